@@ -1,0 +1,15 @@
+#include "skr_native.h"
+
+#define SKR_FNV_PRIME 0x100000001b3ULL
+#define SKR_SEPARATOR 0x1fU
+
+uint64_t skr_fnv_extend(uint64_t h, const uint8_t *data, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        h ^= data[i];
+        h *= SKR_FNV_PRIME;
+    }
+    h ^= SKR_SEPARATOR;
+    h *= SKR_FNV_PRIME;
+    return h;
+}

@@ -1,0 +1,5 @@
+import sys
+
+from skruntime.cli import main
+
+sys.exit(main())
