@@ -13,6 +13,7 @@
     │   ├── KeyConfigError       the master key is missing, malformed or wrong
     │   ├── FormatVersionError   the data directory was written by a newer skruntime
     │   ├── StoreFullError       the LMDB map is full
+    │   ├── StoreClosedError     the store's writer is not running
     │   └── Fenced               a newer epoch owns the shard
     ├── RoutingError             the routing kernel was given inconsistent input
     └── ConfigError              a configuration value is invalid
@@ -39,6 +40,7 @@ __all__ = [
     "RoutingError",
     "SkRuntimeError",
     "SnapshotError",
+    "StoreClosedError",
     "StoreError",
     "StoreFullError",
 ]
@@ -149,6 +151,16 @@ class FormatVersionError(StoreError):
 
 class StoreFullError(StoreError):
     """The LMDB map is full; raise ``store.map_size`` and restart."""
+
+
+class StoreClosedError(StoreError):
+    """A write was submitted while the store's group-commit writer is not
+    running: before ``async with store.running()`` was entered, or after it
+    exited.  Nothing was written.
+
+    This is a bug in the owner's start-up or shutdown order (shard tasks must
+    run inside ``store.running()``), not a property of the data.
+    """
 
 
 class Fenced(StoreError):

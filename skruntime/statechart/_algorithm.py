@@ -13,6 +13,15 @@ Semantics, as decided (each point is one small function below):
   state keeps its position while it stays active and is appended when it is
   entered.  XState iterates its configuration in this order when it selects
   eventless transitions, so we keep the same order (and persist it).
+* **The completed configuration** (``complete_configuration``).  Some
+  combinations of simultaneous transitions leave XState's configuration
+  without a state that its state value still shows (for instance a region
+  re-entered through a history state while a sibling region's transition
+  exits the whole parallel state).  XState computes the state value from the
+  configuration completed with every ancestor and every missing region's
+  initial states, and selects transitions by walking that value, while
+  eventless selection, exit sets, history and ``stateIn("#id")`` use the raw
+  configuration.  We keep both views exactly as XState does.
 * **Selecting transitions for an event** (``select_transitions``): walk the
   active tree from the root.  An atomic state offers its first enabled
   candidate; a compound state offers its active child's choice, or else its
@@ -156,6 +165,93 @@ def history_lookup(history: HistoryValue, node: Node) -> tuple[Node, ...] | None
     return None
 
 
+def initial_states(node: Node) -> dict[Node, None]:
+    """``node`` and the states its default entry reaches (history states included
+    where an ``initial`` names one), in visiting order."""
+    found: dict[Node, None] = {}
+
+    def visit(n: Node) -> None:
+        if n in found:
+            return
+        found[n] = None
+        if n.type == COMPOUND:
+            assert n.initial is not None
+            visit(n.initial)
+        elif n.type == PARALLEL:
+            for child in n.children:
+                visit(child)
+
+    visit(node)
+    return found
+
+
+def _initial_states_with_ancestors(node: Node) -> dict[Node, None]:
+    found = initial_states(node)
+    for s in list(found):
+        for a in proper_ancestors(s, node):
+            found[a] = None
+    return found
+
+
+def complete_configuration(nodes: Iterable[Node]) -> dict[Node, None]:
+    """The configuration completed as XState completes it to compute the state
+    value: compound states with no active child get their initial states,
+    parallel states get their missing regions, and every ancestor is added."""
+    completed = dict.fromkeys(nodes)
+    with_children = {n.parent for n in completed if n.parent is not None}
+    order = list(completed)
+    i = 0
+    while i < len(order):
+        n = order[i]
+        i += 1
+        if n.type == COMPOUND and n not in with_children:
+            additions: Iterable[Node] = _initial_states_with_ancestors(n)
+        elif n.type == PARALLEL:
+            additions = [x for c in n.children if c not in completed for x in _initial_states_with_ancestors(c)]
+        else:
+            continue
+        for x in additions:
+            if x not in completed:
+                completed[x] = None
+                order.append(x)
+    i = 0
+    while i < len(order):
+        parent = order[i].parent
+        i += 1
+        while parent is not None:
+            if parent not in completed:
+                completed[parent] = None
+                order.append(parent)
+            parent = parent.parent
+    return completed
+
+
+def value_children(completed: Mapping[Node, None]) -> dict[Node, list[Node]]:
+    """Children of each state within a completed configuration, in its order."""
+    children: dict[Node, list[Node]] = {}
+    for n in completed:
+        if n.parent is not None:
+            children.setdefault(n.parent, []).append(n)
+    return children
+
+
+class View:
+    """What guards see of the configuration: the raw active set and, computed
+    only when asked, its completion (see ``complete_configuration``)."""
+
+    __slots__ = ("active", "_completed")
+
+    def __init__(self, active: Mapping[Node, None]) -> None:
+        self.active = active
+        self._completed: Mapping[Node, None] | None = None
+
+    @property
+    def completed(self) -> Mapping[Node, None]:
+        if self._completed is None:
+            self._completed = complete_configuration(self.active)
+        return self._completed
+
+
 # -- transition selection ------------------------------------------------------
 
 
@@ -177,42 +273,45 @@ def candidates_for(node: Node, event_type: str) -> tuple[Transition, ...]:
     return result
 
 
-def enabled_transition(node: Node, event_type: str, answers: Answers, active: Active) -> Transition | None:
+def enabled_transition(node: Node, event_type: str, answers: Answers, view: View) -> Transition | None:
     """The first candidate of ``node`` whose guard passes, if any."""
     for t in candidates_for(node, event_type):
-        if t.guard is None or t.guard.evaluate(answers, active):
+        if t.guard is None or t.guard.evaluate(answers, view):
             return t
     return None
 
 
 def select_transitions(root: Node, active: Active, event_type: str, answers: Answers) -> list[Transition]:
-    """Transitions enabled by an event, walking the active tree from ``root``."""
-    return _select_in(root, active, event_type, answers)
+    """Transitions enabled by an event, walking the state value's tree from ``root``."""
+    view = View(active)
+    return _select_in(root, value_children(view.completed), event_type, answers, view)
 
 
-def _select_in(node: Node, active: Active, event_type: str, answers: Answers) -> list[Transition]:
+def _select_in(
+    node: Node, children: dict[Node, list[Node]], event_type: str, answers: Answers, view: View
+) -> list[Transition]:
     inner: list[Transition] = []
-    for child in node.children:
-        if child in active:
-            inner.extend(_select_in(child, active, event_type, answers))
-            if node.type != PARALLEL:
-                break
+    for child in children.get(node, ()):
+        inner.extend(_select_in(child, children, event_type, answers, view))
+        if node.type != PARALLEL:
+            break
     if inner:
         return inner
-    own = enabled_transition(node, event_type, answers, active)
+    own = enabled_transition(node, event_type, answers, view)
     return [own] if own is not None else []
 
 
 def select_eventless_transitions(active: Active, history: HistoryValue, answers: Answers) -> list[Transition]:
     """Enabled ``always`` transitions, one per active atomic state at most."""
     enabled: dict[Transition, None] = {}
+    view = View(active)
     for state in active:
         if not state.is_atomic:
             continue
         for s in (state, *state.ancestors):
             chosen = None
             for t in s.always:
-                if t.guard is None or t.guard.evaluate(answers, active):
+                if t.guard is None or t.guard.evaluate(answers, view):
                     chosen = t
                     break
             if chosen is not None:
@@ -511,32 +610,12 @@ def initial_macrostep(root: Node, answers: Answers, max_iterations: int) -> Macr
     transitions of this first macrostep.
     """
     state = _State({root: None}, ())
-    initial_targets = list(_initial_states(root))
+    initial_targets = list(initial_states(root))
     entry = Transition(root, tuple(initial_targets), True, None, (), "", "")
     step, _ = _microstep(state, [entry], None, True, root)
     steps = [step]
     _settle(state, steps, "xstate.init", answers, max_iterations, root)
     return MacroStep(tuple(state.active), state.history, state.done, True, tuple(steps))
-
-
-def _initial_states(root: Node) -> dict[Node, None]:
-    # The states of the default configuration (history states included where an
-    # initial names one), root first.
-    found: dict[Node, None] = {}
-
-    def visit(node: Node) -> None:
-        if node in found:
-            return
-        found[node] = None
-        if node.type == COMPOUND:
-            assert node.initial is not None
-            visit(node.initial)
-        elif node.type == PARALLEL:
-            for child in node.children:
-                visit(child)
-
-    visit(root)
-    return found
 
 
 def _settle(

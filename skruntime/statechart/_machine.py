@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from .._exceptions import InfiniteLoopError, SnapshotError
 from ._algorithm import HistoryValue, MacroStep, initial_macrostep, macrostep
 from ._events import RESERVED_PREFIX
-from ._model import COMPOUND, HISTORY, PARALLEL, Effect, Node, TimerOp
+from ._model import HISTORY, Effect, Node, TimerOp
 from ._parse import Limits, compile_definition
 from ._snapshot import Configuration, Snapshot
 
@@ -265,15 +265,14 @@ class Machine:
             done = data.get("status", "active") == "done"
         except (KeyError, TypeError, AttributeError) as exc:
             raise SnapshotError(f"malformed snapshot: {exc}") from exc
-        active = set(nodes)
-        if self.root not in active or any(not set(n.ancestors) <= active for n in nodes):
-            raise SnapshotError("the configuration is not closed under ancestors")
+        # XState itself can leave a configuration without some ancestors (see
+        # _algorithm.complete_configuration), so only the basics are checked;
+        # the stored state value must match what the configuration shows.
+        if len(set(nodes)) != len(nodes) or self.root not in nodes:
+            raise SnapshotError("the configuration must list the root once and no state twice")
         for n in nodes:
             if n.type == HISTORY:
                 raise SnapshotError(f"history state #{n.id} cannot be active")
-            live = [c for c in n.children if c in active]
-            if (n.type == COMPOUND and len(live) != 1) or (n.type == PARALLEL and len(live) != len(n.children)):
-                raise SnapshotError(f"state #{n.id} has an inconsistent set of active children")
         for h, _ in history:
             if h.type != HISTORY:
                 raise SnapshotError(f"#{h.id} is not a history state")

@@ -12,7 +12,7 @@ after compilation, so compiled models are safe to share between actors.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 __all__ = [
     "ATOMIC",
@@ -40,6 +40,16 @@ FINAL: Final = "final"
 HISTORY: Final = "history"
 
 Effect = Mapping[str, Any]  # {"type": str, "params"?: JSON}; shared, never mutate
+
+
+class ConfigurationView(Protocol):
+    """The configuration as guards see it (implemented by ``_algorithm.View``)."""
+
+    @property
+    def active(self) -> Mapping[Node, None]: ...
+
+    @property
+    def completed(self) -> Mapping[Node, None]: ...
 
 
 class Arm:
@@ -88,14 +98,15 @@ TimerOp = Arm | Cancel
 class Guard:
     """Base of the compiled guard forms.
 
-    ``evaluate(answers, active)`` gets the caller's answers for the event being
-    processed (``None`` when the event carries none, e.g. a done event) and the
-    set of active nodes (for ``stateIn``).
+    ``evaluate(answers, view)`` gets the caller's answers for the event being
+    processed (``None`` when the event carries none, e.g. a done event) and a
+    view of the configuration (for ``stateIn``): ``view.active`` is the raw
+    configuration, ``view.completed`` the one the state value shows.
     """
 
     __slots__ = ()
 
-    def evaluate(self, answers: Mapping[str, bool] | None, active: Mapping[Node, None]) -> bool:
+    def evaluate(self, answers: Mapping[str, bool] | None, view: ConfigurationView) -> bool:
         raise NotImplementedError
 
 
@@ -108,7 +119,7 @@ class NameGuard(Guard):
     def __init__(self, name: str) -> None:
         self.name = name
 
-    def evaluate(self, answers: Mapping[str, bool] | None, active: Mapping[Node, None]) -> bool:
+    def evaluate(self, answers: Mapping[str, bool] | None, view: ConfigurationView) -> bool:
         return answers is not None and answers.get(self.name) is True
 
 
@@ -120,8 +131,8 @@ class AndGuard(Guard):
     def __init__(self, guards: tuple[Guard, ...]) -> None:
         self.guards = guards
 
-    def evaluate(self, answers: Mapping[str, bool] | None, active: Mapping[Node, None]) -> bool:
-        return all(g.evaluate(answers, active) for g in self.guards)
+    def evaluate(self, answers: Mapping[str, bool] | None, view: ConfigurationView) -> bool:
+        return all(g.evaluate(answers, view) for g in self.guards)
 
 
 class OrGuard(Guard):
@@ -132,8 +143,8 @@ class OrGuard(Guard):
     def __init__(self, guards: tuple[Guard, ...]) -> None:
         self.guards = guards
 
-    def evaluate(self, answers: Mapping[str, bool] | None, active: Mapping[Node, None]) -> bool:
-        return any(g.evaluate(answers, active) for g in self.guards)
+    def evaluate(self, answers: Mapping[str, bool] | None, view: ConfigurationView) -> bool:
+        return any(g.evaluate(answers, view) for g in self.guards)
 
 
 class NotGuard(Guard):
@@ -144,24 +155,27 @@ class NotGuard(Guard):
     def __init__(self, guard: Guard) -> None:
         self.guard = guard
 
-    def evaluate(self, answers: Mapping[str, bool] | None, active: Mapping[Node, None]) -> bool:
-        return not self.guard.evaluate(answers, active)
+    def evaluate(self, answers: Mapping[str, bool] | None, view: ConfigurationView) -> bool:
+        return not self.guard.evaluate(answers, view)
 
 
 class StateInGuard(Guard):
     """``stateIn``: true when every node of the compiled pattern is active.
 
-    ``{"stateValue": "#id"}`` compiles to that one node; a state value (object
-    or dotted string) compiles to every node it names, which is exactly when
-    XState's ``snapshot.matches(value)`` holds.
+    ``{"stateValue": "#id"}`` compiles to that one node, checked against the
+    raw configuration; a state value (object or dotted string) compiles to
+    every node it names, checked against the state value's configuration,
+    which is exactly when XState's ``snapshot.matches(value)`` holds.
     """
 
-    __slots__ = ("nodes",)
+    __slots__ = ("nodes", "by_id")
 
-    def __init__(self, nodes: tuple[Node, ...]) -> None:
+    def __init__(self, nodes: tuple[Node, ...], by_id: bool) -> None:
         self.nodes = nodes
+        self.by_id = by_id
 
-    def evaluate(self, answers: Mapping[str, bool] | None, active: Mapping[Node, None]) -> bool:
+    def evaluate(self, answers: Mapping[str, bool] | None, view: ConfigurationView) -> bool:
+        active = view.active if self.by_id else view.completed
         return all(n in active for n in self.nodes)
 
 

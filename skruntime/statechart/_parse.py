@@ -13,6 +13,7 @@ document order, and so transition priority, from ``Object.keys``.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -382,7 +383,16 @@ class _Compiler:
                 event_type = after_event_type(delay, node.id)
                 arms.append(Arm(event_type, delay))
                 cancels.append(Cancel(event_type))
-                candidates.setdefault(event_type, []).extend(self._transitions(node, after[delay_key], event_type, at))
+                delayed = after[delay_key]
+                if isinstance(delayed, list):
+                    for i, item in enumerate(delayed):
+                        if isinstance(item, str):
+                            raise DefinitionError(
+                                json_pointer_join(at, i),
+                                f"inside an 'after' list write {{\"target\": {json.dumps(item)}}}: "
+                                "XState turns a bare string here into a targetless transition",
+                            )
+                candidates.setdefault(event_type, []).extend(self._transitions(node, delayed, event_type, at))
             node.entry_timers = tuple(arms)
             node.exit_timers = tuple(cancels)
         if "always" in config:
@@ -559,7 +569,9 @@ class _Compiler:
             self._only_keys(config, {"type", "stateValue"}, pointer)
             if "stateValue" not in config:
                 raise DefinitionError(pointer, "'stateIn' needs a 'stateValue'")
-            return StateInGuard(self._state_pattern(config["stateValue"], json_pointer_join(pointer, "stateValue")))
+            value = config["stateValue"]
+            by_id = isinstance(value, str) and value.startswith("#")
+            return StateInGuard(self._state_pattern(value, json_pointer_join(pointer, "stateValue")), by_id)
         self._check_name(kind, json_pointer_join(pointer, "type"), "guard")
         self._only_keys(config, {"type", "params"}, pointer)
         self.guard_names.add(kind)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ._algorithm import HistoryValue
+from ._algorithm import HistoryValue, complete_configuration, value_children
 from ._model import COMPOUND, Node
 
 __all__ = ["Configuration", "Snapshot", "StateValue", "state_value"]
@@ -114,13 +114,10 @@ class Snapshot:
 def state_value(root: Node, nodes: tuple[Node, ...]) -> StateValue:
     """The state value of an active configuration, in XState's shape.
 
-    Children appear in configuration order (which is document order for the
-    regions of a parallel state).
+    Computed over the completed configuration (see
+    ``_algorithm.complete_configuration``), children in its order.
     """
-    children: dict[Node, list[Node]] = {}
-    for n in nodes:
-        if n.parent is not None:
-            children.setdefault(n.parent, []).append(n)
+    children = value_children(complete_configuration(nodes))
 
     def value_of(node: Node) -> Any:
         kids = children.get(node)
