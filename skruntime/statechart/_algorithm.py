@@ -19,14 +19,14 @@ Semantics, as decided (each point is one small function below):
   re-entered through a history state while a sibling region's transition
   exits the whole parallel state).  XState computes the state value from the
   configuration completed with every ancestor and every missing region's
-  initial states, and selects transitions by walking that value, while
-  eventless selection, exit sets, history and ``stateIn("#id")`` use the raw
-  configuration.  We keep both views exactly as XState does.
+  initial states, and selects transitions (and answers ``stateIn`` with a
+  state value) by walking that value, while eventless selection, exit sets,
+  history and ``stateIn("#id")`` use the raw configuration.  We keep both
+  views exactly as XState does.
 * **Selecting transitions for an event** (``select_transitions``): walk the
-  active tree from the root.  An atomic state offers its first enabled
-  candidate; a compound state offers its active child's choice, or else its
-  own; a parallel state offers the concatenation of its regions' choices (in
-  document order), or else its own.  A state's candidates are the transitions
+  state value (not the configuration) from the root.  A state offers the concatenation of its
+  active children's choices (one child for a compound state, every region of
+  a parallel one, in order), or else its own first enabled candidate.  A state's candidates are the transitions
   declared under the exact event type, then those under matching wildcards,
   longer descriptors first; the first whose guard passes is enabled.
 * **Selecting eventless transitions** (``select_eventless_transitions``): for
@@ -60,7 +60,7 @@ Semantics, as decided (each point is one small function below):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .._exceptions import InfiniteLoopError
 from ._events import done_event_type, matches_descriptor
@@ -78,6 +78,7 @@ __all__ = [
     "remove_conflicting_transitions",
     "select_eventless_transitions",
     "select_transitions",
+    "state_value",
 ]
 
 Active = dict[Node, None]  # ordered set of active states
@@ -235,21 +236,41 @@ def value_children(completed: Mapping[Node, None]) -> dict[Node, list[Node]]:
     return children
 
 
+def state_value(root: Node, nodes: Iterable[Node]) -> Any:
+    """The state value of a configuration, in XState's shape.
+
+    Computed over the completed configuration, children in its order; a
+    compound state whose first child is atomic shows just that child's key.
+    """
+    children = value_children(complete_configuration(nodes))
+
+    def value_of(node: Node) -> Any:
+        kids = children.get(node)
+        if not kids:
+            return {}
+        if node.type == COMPOUND and kids[0].is_atomic:
+            return kids[0].key
+        return {k.key: value_of(k) for k in kids}
+
+    return value_of(root)
+
+
 class View:
     """What guards see of the configuration: the raw active set and, computed
-    only when asked, its completion (see ``complete_configuration``)."""
+    only when asked, the state value (see ``complete_configuration``)."""
 
-    __slots__ = ("active", "_completed")
+    __slots__ = ("root", "active", "_value")
 
-    def __init__(self, active: Mapping[Node, None]) -> None:
+    def __init__(self, root: Node, active: Mapping[Node, None]) -> None:
+        self.root = root
         self.active = active
-        self._completed: Mapping[Node, None] | None = None
+        self._value: Any = _UNSET
 
     @property
-    def completed(self) -> Mapping[Node, None]:
-        if self._completed is None:
-            self._completed = complete_configuration(self.active)
-        return self._completed
+    def value(self) -> Any:
+        if self._value is _UNSET:
+            self._value = state_value(self.root, self.active)
+        return self._value
 
 
 # -- transition selection ------------------------------------------------------
@@ -282,29 +303,32 @@ def enabled_transition(node: Node, event_type: str, answers: Answers, view: View
 
 
 def select_transitions(root: Node, active: Active, event_type: str, answers: Answers) -> list[Transition]:
-    """Transitions enabled by an event, walking the state value's tree from ``root``."""
-    view = View(active)
-    return _select_in(root, value_children(view.completed), event_type, answers, view)
+    """Transitions enabled by an event, walking the state value from ``root``."""
+    view = View(root, active)
+    return _select_in(root, view.value, event_type, answers, view)
 
 
-def _select_in(
-    node: Node, children: dict[Node, list[Node]], event_type: str, answers: Answers, view: View
-) -> list[Transition]:
-    inner: list[Transition] = []
-    for child in children.get(node, ()):
-        inner.extend(_select_in(child, children, event_type, answers, view))
-        if node.type != PARALLEL:
-            break
+def _select_in(node: Node, value: Any, event_type: str, answers: Answers, view: View) -> list[Transition]:
+    # A string names an atomic child; an object with one key a compound
+    # child; any other object is walked like a parallel state (every key,
+    # in order).  If nothing below offers a transition, the node itself may.
+    if isinstance(value, str):
+        own_child = enabled_transition(node.states[value], event_type, answers, view)
+        inner = [own_child] if own_child is not None else []
+    else:
+        inner = []
+        for key, sub in value.items():
+            inner.extend(_select_in(node.states[key], sub, event_type, answers, view))
     if inner:
         return inner
     own = enabled_transition(node, event_type, answers, view)
     return [own] if own is not None else []
 
 
-def select_eventless_transitions(active: Active, history: HistoryValue, answers: Answers) -> list[Transition]:
+def select_eventless_transitions(root: Node, active: Active, history: HistoryValue, answers: Answers) -> list[Transition]:
     """Enabled ``always`` transitions, one per active atomic state at most."""
     enabled: dict[Transition, None] = {}
-    view = View(active)
+    view = View(root, active)
     for state in active:
         if not state.is_atomic:
             continue
@@ -513,7 +537,8 @@ def _microstep(
     effects: list[Effect] = []
     timers: list[TimerOp] = []
     active = state.active
-    before = set(active)
+    original_order = tuple(active)
+    before = set(original_order)
     history_touched = False
     filtered = remove_conflicting_transitions(transitions, active, state.history)
 
@@ -566,7 +591,13 @@ def _microstep(
             effects.extend(s.exit_effects)
             timers.extend(s.exit_timers)
 
-    changed = history_touched or state.done or before != set(active)
+    same_states = before == set(active)
+    if same_states and not history_touched:
+        # XState keeps the previous snapshot's configuration (and so its
+        # order) when a microstep leaves the set of states and the history
+        # unchanged, even if states were exited and re-entered.
+        state.active = dict.fromkeys(original_order)
+    changed = history_touched or state.done or not same_states
     step = MicroStep(event, tuple(filtered), tuple(exited), tuple(entered), tuple(effects), tuple(timers))
     return step, changed
 
@@ -632,7 +663,7 @@ def _settle(
         iterations += 1
         if iterations > max_iterations:
             raise InfiniteLoopError(event_type, max_iterations)
-        transitions = select_eventless_transitions(state.active, state.history, current_answers) if reselect else []
+        transitions = select_eventless_transitions(root, state.active, state.history, current_answers) if reselect else []
         eventless = bool(transitions)
         if not eventless:
             if not state.queue:

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final, Protocol
 
+from ._values import matches_state
+
 __all__ = [
     "ATOMIC",
     "COMPOUND",
@@ -49,7 +51,7 @@ class ConfigurationView(Protocol):
     def active(self) -> Mapping[Node, None]: ...
 
     @property
-    def completed(self) -> Mapping[Node, None]: ...
+    def value(self) -> Any: ...
 
 
 class Arm:
@@ -101,7 +103,7 @@ class Guard:
     ``evaluate(answers, view)`` gets the caller's answers for the event being
     processed (``None`` when the event carries none, e.g. a done event) and a
     view of the configuration (for ``stateIn``): ``view.active`` is the raw
-    configuration, ``view.completed`` the one the state value shows.
+    configuration, ``view.value`` the state value.
     """
 
     __slots__ = ()
@@ -160,23 +162,23 @@ class NotGuard(Guard):
 
 
 class StateInGuard(Guard):
-    """``stateIn``: true when every node of the compiled pattern is active.
+    """``stateIn``: XState's ``stateIn`` helper.
 
-    ``{"stateValue": "#id"}`` compiles to that one node, checked against the
-    raw configuration; a state value (object or dotted string) compiles to
-    every node it names, checked against the state value's configuration,
-    which is exactly when XState's ``snapshot.matches(value)`` holds.
+    ``{"stateValue": "#id"}`` is true when that state is in the (raw)
+    configuration; a state value (object or dotted string) is true when
+    XState's ``matchesState(pattern, snapshot.value)`` would be.
     """
 
-    __slots__ = ("nodes", "by_id")
+    __slots__ = ("node", "pattern")
 
-    def __init__(self, nodes: tuple[Node, ...], by_id: bool) -> None:
-        self.nodes = nodes
-        self.by_id = by_id
+    def __init__(self, node: Node | None, pattern: Any) -> None:
+        self.node = node  # for "#id"
+        self.pattern = pattern  # otherwise
 
     def evaluate(self, answers: Mapping[str, bool] | None, view: ConfigurationView) -> bool:
-        active = view.active if self.by_id else view.completed
-        return all(n in active for n in self.nodes)
+        if self.node is not None:
+            return self.node in view.active
+        return matches_state(self.pattern, view.value)
 
 
 class Transition:

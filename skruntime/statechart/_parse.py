@@ -570,8 +570,10 @@ class _Compiler:
             if "stateValue" not in config:
                 raise DefinitionError(pointer, "'stateIn' needs a 'stateValue'")
             value = config["stateValue"]
-            by_id = isinstance(value, str) and value.startswith("#")
-            return StateInGuard(self._state_pattern(value, json_pointer_join(pointer, "stateValue")), by_id)
+            nodes = self._state_pattern(value, json_pointer_join(pointer, "stateValue"))
+            if isinstance(value, str) and value.startswith("#"):
+                return StateInGuard(nodes[0], None)
+            return StateInGuard(None, value)
         self._check_name(kind, json_pointer_join(pointer, "type"), "guard")
         self._only_keys(config, {"type", "params"}, pointer)
         self.guard_names.add(kind)

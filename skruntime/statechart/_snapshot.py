@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ._algorithm import HistoryValue, complete_configuration, value_children
-from ._model import COMPOUND, Node
+from ._algorithm import HistoryValue, state_value
+from ._model import Node
 
-__all__ = ["Configuration", "Snapshot", "StateValue", "state_value"]
+__all__ = ["Configuration", "Snapshot", "StateValue"]
 
 StateValue = str | dict[str, Any]
 
@@ -109,23 +109,3 @@ class Snapshot:
 
     def __repr__(self) -> str:
         return f"Snapshot(value={self.value!r}, status={self.status!r})"
-
-
-def state_value(root: Node, nodes: tuple[Node, ...]) -> StateValue:
-    """The state value of an active configuration, in XState's shape.
-
-    Computed over the completed configuration (see
-    ``_algorithm.complete_configuration``), children in its order.
-    """
-    children = value_children(complete_configuration(nodes))
-
-    def value_of(node: Node) -> Any:
-        kids = children.get(node)
-        if not kids:
-            return {}
-        if node.type == COMPOUND and kids[0].is_atomic:
-            return kids[0].key
-        return {k.key: value_of(k) for k in kids}
-
-    result: StateValue = value_of(root)
-    return result
