@@ -17,6 +17,7 @@ from ._exceptions import KeyConfigError as KeyConfigError
 from ._exceptions import RoutingError as RoutingError
 from ._exceptions import SkRuntimeError as SkRuntimeError
 from ._exceptions import SnapshotError as SnapshotError
+from ._exceptions import StoreClosedError as StoreClosedError
 from ._exceptions import StoreError as StoreError
 from ._exceptions import StoreFullError as StoreFullError
 from ._fingerprint import FNV_OFFSET as FNV_OFFSET
@@ -40,6 +41,7 @@ __all__ = [
     "RoutingError",
     "SkRuntimeError",
     "SnapshotError",
+    "StoreClosedError",
     "StoreError",
     "StoreFullError",
     "fingerprint_chain",

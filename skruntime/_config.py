@@ -54,6 +54,7 @@ class StoreConfig:
     map_size: int = 8 * GIB  # LMDB map size; grows the file lazily
     shards: int = 256  # fixed when a store is created; kept in its metadata
     max_batch_records: int = 20_000  # group commit: records per transaction, at most
+    zstd_level: int = -1  # record compression: -1 ~2.5 us per 500 B record; 1 is ~25% smaller, ~5 us
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +187,8 @@ class Config:
             raise ConfigError("store.shards", "must be between 1 and 65536")
         if self.store.map_size < 1 * MIB:
             raise ConfigError("store.map_size", "must be at least 1 MiB")
+        if not -100 <= self.store.zstd_level <= 22:
+            raise ConfigError("store.zstd_level", "must be between -100 and 22")
         positive = {
             "limits.max_body_bytes": self.limits.max_body_bytes,
             "limits.max_definition_bytes": self.limits.max_definition_bytes,

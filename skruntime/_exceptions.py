@@ -16,7 +16,23 @@
     │   ├── StoreClosedError     the store's writer is not running
     │   └── Fenced               a newer epoch owns the shard
     ├── RoutingError             the routing kernel was given inconsistent input
-    └── ConfigError              a configuration value is invalid
+    ├── ConfigError              a configuration value is invalid
+    └── RequestError             a request cannot be applied (HTTP: problem+json)
+        ├── BadRequest           400 bad-request: malformed JSON, wrong types
+        ├── Unauthorized         401 unauthorized
+        ├── Forbidden            403 forbidden
+        ├── NotFound             404 not-found
+        ├── Conflict             409 conflict
+        │   ├── EventNotHandled  409 event-not-handled (lists accepted events)
+        │   ├── ActorDone        409 actor-done
+        │   ├── ActorExists      409 actor-exists
+        │   ├── EventLoop        409 infinite-loop (the definition loops on it)
+        │   ├── ActorUnavailable 409 actor-quarantined (its records failed to decrypt)
+        │   └── PreviewStale     409 preview-stale
+        ├── PayloadTooLarge      413 payload-too-large
+        ├── Unprocessable        422 validation (with a JSON Pointer when there is one)
+        │   └── InvalidDefinition 422 invalid-definition
+        └── ServiceUnavailable   503 unavailable: not ready yet, or shutting down
 
 Each exception carries the context a caller needs to act on it (the JSON
 Pointer of a bad definition node, the database and key of a bad record, ...)
@@ -35,7 +51,23 @@ __all__ = [
     "ExecutionError",
     "Fenced",
     "FormatVersionError",
+    "ActorDone",
+    "ActorExists",
+    "ActorUnavailable",
+    "BadRequest",
+    "Conflict",
+    "EventLoop",
+    "EventNotHandled",
+    "Forbidden",
     "InfiniteLoopError",
+    "InvalidDefinition",
+    "NotFound",
+    "PayloadTooLarge",
+    "PreviewStale",
+    "RequestError",
+    "ServiceUnavailable",
+    "Unauthorized",
+    "Unprocessable",
     "KeyConfigError",
     "RoutingError",
     "SkRuntimeError",
@@ -195,3 +227,210 @@ class ConfigError(SkRuntimeError):
         super().__init__(f"{setting}: {reason}")
         self.setting = setting
         self.reason = reason
+
+
+class RequestError(SkRuntimeError):
+    """A request cannot be applied.  The HTTP edge answers it as an RFC 9457
+    ``application/problem+json`` document: ``type`` is ``urn:skruntime:problem:``
+    followed by :attr:`slug` (stable, part of the API), ``status`` is
+    :attr:`status`, ``detail`` is the message, and :meth:`extensions` adds
+    fields specific to the problem.
+
+    Nothing was changed by a request that raised one of these.
+    """
+
+    status = 400
+    slug = "bad-request"
+    title = "Bad request"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+    @property
+    def type_uri(self) -> str:
+        return f"urn:skruntime:problem:{self.slug}"
+
+    def extensions(self) -> dict[str, object]:
+        """Problem fields beyond type/title/status/detail."""
+        return {}
+
+    def to_problem(self) -> dict[str, object]:
+        """The problem+json document."""
+        doc: dict[str, object] = {"type": self.type_uri, "title": self.title, "status": self.status, "detail": self.detail}
+        doc.update(self.extensions())
+        return doc
+
+
+class BadRequest(RequestError):
+    """The request is malformed (not JSON, wrong types, unknown fields)."""
+
+    status = 400
+    slug = "bad-request"
+    title = "Bad request"
+
+
+class Unauthorized(RequestError):
+    """No API key, or one the server does not know (or revoked)."""
+
+    status = 401
+    slug = "unauthorized"
+    title = "Unauthorized"
+
+
+class Forbidden(RequestError):
+    """The API key's scope does not allow this call."""
+
+    status = 403
+    slug = "forbidden"
+    title = "Forbidden"
+
+
+class NotFound(RequestError):
+    """The actor, version, deployment or key does not exist.
+
+    Attributes:
+        kind: ``actor``, ``version``, ``deployment`` or ``key``.
+        ident: the id that was looked up.
+    """
+
+    status = 404
+    slug = "not-found"
+    title = "Not found"
+
+    def __init__(self, kind: str, ident: str) -> None:
+        super().__init__(f"{kind} {ident!r} does not exist")
+        self.kind = kind
+        self.ident = ident
+
+    def extensions(self) -> dict[str, object]:
+        return {"kind": self.kind, "id": self.ident}
+
+
+class Conflict(RequestError):
+    """The request conflicts with the current state (e.g. an id in use)."""
+
+    status = 409
+    slug = "conflict"
+    title = "Conflict"
+
+
+class EventNotHandled(Conflict):
+    """The actor's current state does not handle the event; nothing was recorded.
+
+    Attributes:
+        accepted: the event types the current state accepts.
+    """
+
+    slug = "event-not-handled"
+    title = "Event not handled"
+
+    def __init__(self, actor_id: str, event_type: str, accepted: tuple[str, ...], state_value: object) -> None:
+        super().__init__(f"actor {actor_id!r} does not handle {event_type!r} in its current state")
+        self.actor_id = actor_id
+        self.event_type = event_type
+        self.accepted = accepted
+        self.state_value = state_value
+
+    def extensions(self) -> dict[str, object]:
+        return {"actorId": self.actor_id, "eventType": self.event_type, "accepted": list(self.accepted), "stateValue": self.state_value}
+
+
+class ActorDone(Conflict):
+    """The actor reached a top-level final state and takes no more events."""
+
+    slug = "actor-done"
+    title = "Actor done"
+
+    def __init__(self, actor_id: str) -> None:
+        super().__init__(f"actor {actor_id!r} is done and takes no more events")
+        self.actor_id = actor_id
+
+    def extensions(self) -> dict[str, object]:
+        return {"actorId": self.actor_id}
+
+
+class ActorExists(Conflict):
+    """An actor with this id already exists (spawn with another id)."""
+
+    slug = "actor-exists"
+    title = "Actor exists"
+
+
+class EventLoop(Conflict):
+    """The definition's eventless transitions loop forever on this event
+    (:class:`InfiniteLoopError`); the event was rejected.  Deploy a fixed
+    version (a rescue deploy) to move the actor on."""
+
+    slug = "infinite-loop"
+    title = "Infinite loop"
+
+
+class ActorUnavailable(Conflict):
+    """The actor is quarantined: one of its records failed to decrypt or
+    decode at load.  Everything else keeps serving; see ``skruntime verify``."""
+
+    slug = "actor-quarantined"
+    title = "Actor quarantined"
+
+
+class PreviewStale(Conflict):
+    """A deploy carried a preview token that no longer matches its own
+    evaluation; nothing was written.
+
+    Attributes:
+        counts: the new evaluation's counts.
+    """
+
+    slug = "preview-stale"
+    title = "Preview stale"
+
+    def __init__(self, detail: str, counts: dict[str, object]) -> None:
+        super().__init__(detail)
+        self.counts = counts
+
+    def extensions(self) -> dict[str, object]:
+        return {"counts": self.counts}
+
+
+class PayloadTooLarge(RequestError):
+    """The request body exceeds the configured limit."""
+
+    status = 413
+    slug = "payload-too-large"
+    title = "Payload too large"
+
+
+class Unprocessable(RequestError):
+    """Well-formed JSON that is not acceptable (a bad event type, a guard
+    answer that is not a boolean, a reused idempotency key, ...).
+
+    Attributes:
+        pointer: JSON Pointer into the request body, when there is one.
+    """
+
+    status = 422
+    slug = "validation"
+    title = "Unprocessable request"
+
+    def __init__(self, detail: str, pointer: str | None = None) -> None:
+        super().__init__(detail)
+        self.pointer = pointer
+
+    def extensions(self) -> dict[str, object]:
+        return {} if self.pointer is None else {"pointer": self.pointer}
+
+
+class InvalidDefinition(Unprocessable):
+    """A deployed definition is invalid; ``pointer`` points into it."""
+
+    slug = "invalid-definition"
+    title = "Invalid definition"
+
+
+class ServiceUnavailable(RequestError):
+    """The server is still recovering, or shutting down; retry later."""
+
+    status = 503
+    slug = "unavailable"
+    title = "Service unavailable"

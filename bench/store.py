@@ -1,0 +1,273 @@
+"""Durable-commit benchmark of the store (issue 3).
+
+Measures, in one run and on the same disk:
+
+  (a) raw LMDB: one tiny put per durable (sync) transaction;
+  (b) one writer committing encrypted ~500-byte snapshots through the store,
+      one commit at a time;
+  (c) N concurrent trio writers (default 64) through the group commit.
+
+Usage:
+    python bench/store.py [--seconds 5] [--writers 64] [--zstd-level 1] [--append]
+
+``--append`` adds the table to bench/RESULTS.md with the date and machine.
+Temporary stores live under bench/out/ (git-ignored) and are removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import lmdb
+import trio
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from skruntime._config import Config  # noqa: E402
+from skruntime.store import LmdbStore, shard_of  # noqa: E402
+from skruntime.store._codec import RecordCodec, dumps  # noqa: E402
+from skruntime.store._keyring import Keyring  # noqa: E402
+
+SHARDS = 64
+
+
+def snapshot(actor: str, seq: int, rng: random.Random) -> dict[str, object]:
+    """A realistic ~500-byte actor snapshot (JSON)."""
+    return {
+        "actorId": actor,
+        "versionId": "loan-v1",
+        "stateValue": {"review": "awaiting_docs", "payment": "paid"},
+        "status": "active",
+        "seq": seq,
+        "fingerprint": f"{rng.getrandbits(64):016x}",
+        "context": {
+            "applicant": {"name": "Alice Example", "email": "alice@example.com", "income": rng.randint(1, 10**6)},
+            "amount": rng.randint(1000, 500000),
+            "currency": "EUR",
+            "termMonths": 240,
+            "documents": [{"kind": "id", "ok": True}, {"kind": "payslip", "ok": False}],
+            "notes": "applicant requested a callback on tuesday afternoon",
+        },
+        "createdAt": "2025-01-02T03:04:05.678Z",
+        "updatedAt": "2025-01-02T03:04:09.012Z",
+    }
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def bench_codec(level: int) -> float:
+    codec = RecordCodec(Keyring.new(), zstd_level=level)
+    rng = random.Random(1)
+    plain = dumps(snapshot("loan-00000001", 1, rng))
+    n = 20000
+    t0 = time.perf_counter()
+    for _ in range(n):
+        codec.seal("actors", b"\x00\x01\x0dloan-00000001", plain)
+    return (time.perf_counter() - t0) / n
+
+
+def bench_raw(workdir: Path, n: int) -> list[float]:
+    path = Path(tempfile.mkdtemp(prefix="raw-", dir=workdir))
+    env = lmdb.open(str(path), map_size=1 << 30, max_dbs=16, sync=True, metasync=True)
+    db = env.open_db(b"actors")
+    lat = []
+    try:
+        for i in range(n + 20):
+            t0 = time.perf_counter()
+            with env.begin(write=True) as txn:
+                txn.put(b"k%d" % (i % 1000), b"v", db=db)
+            if i >= 20:  # warm-up
+                lat.append(time.perf_counter() - t0)
+    finally:
+        env.close()
+        shutil.rmtree(path)
+    return lat
+
+
+def open_store(workdir: Path, level: int, name: str) -> LmdbStore:
+    path = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=workdir))
+    config = Config.from_mapping(
+        {
+            "store": {"data_dir": str(path / "data"), "shards": SHARDS, "map_size": 4 << 30, "zstd_level": level},
+            "security": {"master_key": "", "key_file": str(path / "key")},
+        }
+    )
+    return LmdbStore.open(config)
+
+
+async def bench_single(workdir: Path, level: int, n: int) -> list[float]:
+    store = open_store(workdir, level, "single")
+    rng = random.Random(2)
+    lat = []
+    try:
+        async with store.running():
+            actor = "loan-00000001"
+            shard = await store.acquire(shard_of(actor, SHARDS), 1)
+            variants = [snapshot(actor, seq, rng) for seq in range(16)]
+            for seq in range(n + 20):
+                batch = shard.batch()
+                batch.put("actors", actor, variants[seq % 16])
+                t0 = time.perf_counter()
+                await store.commit(batch)
+                if seq >= 20:
+                    lat.append(time.perf_counter() - t0)
+    finally:
+        store.close()
+        shutil.rmtree(store.data_dir.parent)
+    return lat
+
+
+async def bench_concurrent(workdir: Path, level: int, writers: int, seconds: float) -> tuple[int, float, list[float], float]:
+    store = open_store(workdir, level, "group")
+    lat: list[float] = []
+    count = 0
+    try:
+        async with store.running():
+            shards = {s: await store.acquire(s, 1) for s in range(SHARDS)}
+            stop_at = 0.0
+
+            async def writer(i: int) -> None:
+                nonlocal count
+                rng = random.Random(i)
+                actor = f"loan-{i:08d}"
+                shard = shards[shard_of(actor, SHARDS)]
+                variants = [snapshot(actor, seq, rng) for seq in range(16)]
+                seq = 0
+                while time.perf_counter() < stop_at:
+                    seq += 1
+                    batch = shard.batch()
+                    batch.put("actors", actor, variants[seq % 16])
+                    t0 = time.perf_counter()
+                    await store.commit(batch)
+                    t1 = time.perf_counter()
+                    if t1 <= stop_at:
+                        lat.append(t1 - t0)
+                        count += 1
+
+            for duration in (0.5, seconds):  # a warm-up, then the measured run
+                before = store.statistics()
+                count = 0
+                lat.clear()
+                start = time.perf_counter()
+                stop_at = start + duration
+                async with trio.open_nursery() as nursery:
+                    for i in range(writers):
+                        nursery.start_soon(writer, i)
+                elapsed = stop_at - start
+                after = store.statistics()
+            groups = after.groups - before.groups
+            per_txn = (after.records - before.records) / groups if groups else 0.0
+    finally:
+        store.close()
+        shutil.rmtree(store.data_dir.parent)
+    return count, elapsed, list(lat), per_txn
+
+
+def machine() -> str:
+    cpu = platform.processor() or "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{platform.node()}: {cpu}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, Python {platform.python_version()}, LMDB {'.'.join(map(str, lmdb.version()))}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=5.0, help="duration of the concurrent run")
+    parser.add_argument("--writers", type=int, default=64)
+    parser.add_argument("--commits", type=int, default=1000, help="commits in the raw and single-writer runs")
+    parser.add_argument("--zstd-level", type=int, default=-1)
+    parser.add_argument("--append", action="store_true", help="append the results to bench/RESULTS.md")
+    args = parser.parse_args()
+
+    workdir = ROOT / "bench" / "out"
+    workdir.mkdir(parents=True, exist_ok=True)
+
+    encode = bench_codec(args.zstd_level)
+    raw = bench_raw(workdir, args.commits)
+    single = trio.run(bench_single, workdir, args.zstd_level, args.commits)
+    count, elapsed, group_lat, per_txn = trio.run(
+        bench_concurrent, workdir, args.zstd_level, args.writers, args.seconds
+    )
+
+    raw_rate = len(raw) / sum(raw)
+    single_rate = len(single) / sum(single)
+    group_rate = count / elapsed
+    rows = [
+        ("(a) raw LMDB, 1 tiny put per durable txn", f"{raw_rate:,.0f} commits/s", pct(raw, 0.5), pct(raw, 0.99), "1.00x latency"),
+        (
+            "(b) store, 1 writer, encrypted ~500 B snapshot",
+            f"{single_rate:,.0f} commits/s",
+            pct(single, 0.5),
+            pct(single, 0.99),
+            f"{pct(single, 0.5) / pct(raw, 0.5):.2f}x raw latency (p50), "
+            f"{statistics.mean(single) / statistics.mean(raw):.2f}x (mean)",
+        ),
+        (
+            f"(c) store, {args.writers} trio writers, group commit",
+            f"{group_rate:,.0f} records/s",
+            pct(group_lat, 0.5),
+            pct(group_lat, 0.99),
+            f"{group_rate / single_rate:.1f}x single writer; {per_txn:.1f} records/txn",
+        ),
+    ]
+    lines = [
+        "| run | throughput | p50 | p99 | ratio |",
+        "| --- | ---: | ---: | ---: | --- |",
+    ]
+    for name, rate, p50, p99, ratio in rows:
+        lines.append(f"| {name} | {rate} | {p50 * 1e6:,.0f} us | {p99 * 1e6:,.0f} us | {ratio} |")
+    targets = (
+        f"Targets: (c) >= 60,000 records/s: {'met' if group_rate >= 60000 else 'NOT met'}; "
+        f"(c) >= 15x (b): {'met' if group_rate >= 15 * single_rate else 'NOT met'}; "
+        f"(b) <= 1.3x (a) latency (p50): {'met' if pct(single, 0.5) <= 1.3 * pct(raw, 0.5) else 'NOT met'}."
+    )
+    header = (
+        f"zstd level {args.zstd_level}; codec (zstd + AES-GCM) {encode * 1e6:.1f} us per ~500 B snapshot; "
+        f"{args.writers} writers for {args.seconds:g} s; {args.commits} commits in (a) and (b)."
+    )
+    table = "\n".join(lines)
+    print(header)
+    print(table)
+    print(targets)
+    if args.append:
+        results = ROOT / "bench" / "RESULTS.md"
+        if not results.exists():
+            results.write_text("# Benchmark results\n")
+        text = results.read_text()
+        if "## store" not in text:
+            text = text.rstrip("\n") + "\n\n## store\n"
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        entry = f"\n### {stamp}\n\n{machine()}\n\n{header}\n\n{table}\n\n{targets}\n"
+        # keep the store entries together: insert before the next "## " section, if any
+        head, sep, tail = text.partition("## store\n")
+        nxt = tail.find("\n## ")
+        if nxt == -1:
+            body = tail.rstrip("\n")
+            text = head + sep + (body + "\n" if body else "") + entry
+        else:
+            text = head + sep + tail[:nxt].rstrip("\n") + "\n" + entry + tail[nxt:]
+        results.write_text(text)
+        print(f"appended to {results}")
+
+
+if __name__ == "__main__":
+    main()
