@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from .._exceptions import InfiniteLoopError, SnapshotError
 from ._algorithm import HistoryValue, MacroStep, initial_macrostep, macrostep
 from ._events import RESERVED_PREFIX
-from ._model import HISTORY, Effect, Node, TimerOp
+from ._model import HISTORY, Arm, Effect, Node, TimerOp
 from ._parse import Limits, compile_definition
 from ._snapshot import Configuration, Snapshot
 
@@ -53,11 +53,14 @@ class Replay(NamedTuple):
     """The result of replaying a history (see :meth:`Machine.replay`).
 
     ``diverged_at`` is the index of the first event the machine did not handle
-    (``snapshot`` is then ``None``); otherwise ``snapshot`` is where it lands.
+    (``snapshot`` is then ``None``); otherwise ``snapshot`` is where it lands
+    and ``timers`` the delayed events pending there (``{event type: delay}``,
+    in arming order).
     """
 
     snapshot: Snapshot | None
     diverged_at: int | None
+    timers: Mapping[str, int] = {}
 
 
 class Machine:
@@ -193,19 +196,25 @@ class Machine:
             Where the history lands, or the index of the first event this
             machine does not handle.  An infinite loop counts as not handled.
         """
+        pending: dict[str, int] = {}
         try:
-            snapshot = self.initial_transition(context=context, guards=spawn_guards).snapshot
+            step = self.initial_transition(context=context, guards=spawn_guards)
         except InfiniteLoopError:
             return Replay(None, 0)
+        _apply_timer_ops(pending, step.timers)
+        snapshot = step.snapshot
         for index, (event_type, guards) in enumerate(events):
+            # A delayed event in the history fired its timer, as it did live.
+            pending.pop(event_type, None)
             try:
                 step = self.transition(snapshot, event_type, guards)
             except InfiniteLoopError:
                 return Replay(None, index)
             if not step.handled:
                 return Replay(None, index)
+            _apply_timer_ops(pending, step.timers)
             snapshot = step.snapshot
-        return Replay(snapshot, None)
+        return Replay(snapshot, None, pending)
 
     # -- reading ------------------------------------------------------------
 
@@ -322,6 +331,13 @@ class Machine:
                 self._configurations.clear()
             found = self._configurations[key] = Configuration(self.root, nodes, history, done)
         return found
+
+
+def _apply_timer_ops(pending: dict[str, int], ops: tuple[TimerOp, ...]) -> None:
+    for op in ops:
+        pending.pop(op.event_type, None)
+        if isinstance(op, Arm):
+            pending[op.event_type] = op.delay
 
 
 def _flatten(macro: MacroStep) -> tuple[tuple[Effect, ...], tuple[TimerOp, ...]]:

@@ -1,0 +1,175 @@
+"""Resident fingerprints and the routing pass (SPEC sections 4 and 5).
+
+Each shard keeps its actors' fingerprint chains in a :class:`Resident`: one
+contiguous ``uint64`` column per history depth (``columns[d][slot]`` is
+``h_{d+1}`` of the actor in ``slot``), a ``uint32`` length column and a
+``uint16`` version-code column.  A deployment's pass for a path of length
+``k`` then reads column ``k-1`` front to back: one sequential scan, no Python
+object touched.
+
+:func:`route` runs the pass in C (``native/route.c``) when the kernel is
+built, else in the pure-Python twin :func:`route_pure`; both give identical
+verdicts (the test suite runs both).  ``SKRUNTIME_FORCE_PURE=1`` forces the
+twin.  Verdicts are only a filter: the caller confirms every candidate by
+comparing event types, which rules out hash collisions.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Sequence
+from typing import Any
+
+from ._exceptions import RoutingError
+from ._fingerprint import FNV_OFFSET, extend
+from ._native_loader import load_native
+
+__all__ = ["MATCH", "MISMATCH", "OTHER", "TOO_SHORT", "Resident", "prefix_hashes", "route", "route_pure"]
+
+MISMATCH = 0  # on the version, neither matching nor a proper prefix
+MATCH = 1  # history has >= k events and h_k equals hash(P)
+TOO_SHORT = 2  # history has n < k events and h_n equals hash(P[:n])
+OTHER = 3  # on another version (or a free slot)
+
+FREE = 0xFFFF  # version code of a free slot
+
+
+def prefix_hashes(path: Sequence[str]) -> list[int]:
+    """``[hash(P[:0]), hash(P[:1]), ..., hash(P)]``."""
+    out = [FNV_OFFSET]
+    for event_type in path:
+        out.append(extend(out[-1], event_type))
+    return out
+
+
+class Resident:
+    """One shard's fingerprint columns.
+
+    Args:
+        max_depth: columns kept (the longest routable historyPath); chains
+            beyond it are not resident (they are never needed to route).
+    """
+
+    def __init__(self, max_depth: int) -> None:
+        self.max_depth = max_depth
+        self.slots: dict[str, int] = {}  # actor id -> slot
+        self.actor_ids: list[str] = []  # slot -> actor id
+        self.lengths = array("I")
+        self.versions = array("H")
+        self.columns: list[array[int]] = []
+
+    def __len__(self) -> int:
+        return len(self.actor_ids)
+
+    def slot(self, actor_id: str) -> int:
+        """The actor's slot, allocating one (every column grows by one) if new."""
+        found = self.slots.get(actor_id)
+        if found is not None:
+            return found
+        slot = len(self.actor_ids)
+        self.slots[actor_id] = slot
+        self.actor_ids.append(actor_id)
+        self.lengths.append(0)
+        self.versions.append(FREE)
+        for column in self.columns:
+            column.append(0)
+        return slot
+
+    def update(self, actor_id: str, version_code: int, history: Sequence[Sequence[Any]], length: int) -> None:
+        """Bring the actor's row up to date.
+
+        ``history`` holds the actor's events (each entry's first item is the
+        event type) at least up to ``length``."""
+        slot = self.slot(actor_id)
+        self.versions[slot] = version_code
+        known = self.lengths[slot]
+        if length < known:
+            raise RoutingError(f"history of {actor_id!r} cannot shrink ({known} -> {length})")
+        depth_limit = min(length, self.max_depth)
+        if known < depth_limit:
+            h = self.columns[known - 1][slot] if known else FNV_OFFSET
+            for depth in range(known, depth_limit):
+                if depth == len(self.columns):
+                    self.columns.append(array("Q", bytes(8 * len(self.actor_ids))))
+                h = extend(h, history[depth][0])
+                self.columns[depth][slot] = h
+        self.lengths[slot] = length
+
+    def set_version(self, actor_id: str, version_code: int) -> None:
+        self.versions[self.slot(actor_id)] = version_code
+
+    def route(self, version_code: int, path: Sequence[str], *, pure: bool = False) -> bytes:
+        """Verdicts (one byte per slot) for actors on ``version_code`` against
+        ``path`` (1 <= len(path) <= max_depth)."""
+        if not 1 <= len(path) <= self.max_depth:
+            raise RoutingError(f"a path of {len(path)} events cannot be routed (1..{self.max_depth})")
+        prefix = prefix_hashes(path)
+        fn = route_pure if pure else route
+        return fn(self.columns, self.lengths, self.versions, version_code, len(path), prefix)
+
+
+def route_pure(
+    columns: Sequence[array[int]],
+    lengths: array[int],
+    versions: array[int],
+    version: int,
+    k: int,
+    prefix: Sequence[int],
+) -> bytes:
+    """The routing pass in pure Python (the reference for ``native/route.c``)."""
+    out = bytearray(len(lengths))
+    if k == 0:
+        for i, v in enumerate(versions):
+            out[i] = MISMATCH if v == version else OTHER
+        return bytes(out)
+    column_k = columns[k - 1] if k <= len(columns) else None
+    target = prefix[k]
+    for i, n in enumerate(lengths):
+        if versions[i] != version:
+            out[i] = OTHER
+        elif n >= k:
+            out[i] = MATCH if column_k is not None and column_k[i] == target else MISMATCH
+        else:
+            h = columns[n - 1][i] if n else FNV_OFFSET
+            out[i] = TOO_SHORT if h == prefix[n] else MISMATCH
+    return bytes(out)
+
+
+def _make_native_route():  # type: ignore[no-untyped-def]
+    native = load_native()
+    if native is None:
+        return None
+    ffi, lib = native.ffi, native.lib
+
+    def route_native(
+        columns: Sequence[array[int]],
+        lengths: array[int],
+        versions: array[int],
+        version: int,
+        k: int,
+        prefix: Sequence[int],
+    ) -> bytes:
+        n = len(lengths)
+        out = bytearray(n)
+        if n == 0:
+            return bytes(out)
+        keep = [ffi.from_buffer("uint64_t[]", c) for c in columns]  # alive for the call
+        column_ptrs = ffi.new("uint64_t *[]", keep or 1)
+        prefix_buf = ffi.new("uint64_t[]", list(prefix))
+        lib.skr_route(
+            column_ptrs,
+            len(columns),
+            ffi.from_buffer("uint32_t[]", lengths),
+            ffi.from_buffer("uint16_t[]", versions),
+            n,
+            version,
+            k,
+            prefix_buf,
+            ffi.from_buffer("uint8_t[]", out),
+        )
+        return bytes(out)
+
+    return route_native
+
+
+route = _make_native_route() or route_pure

@@ -1,0 +1,15 @@
+"""The actor runtime: shards of in-memory actors on trio, over the durable store.
+
+Implementation in private modules; this namespace lists what the server and
+tests use.
+"""
+
+from ._clock import Clock as Clock
+from ._clock import TrioClock as TrioClock
+from ._runtime import Runtime as Runtime
+from ._versions import Version as Version
+from ._watch import Hub as Hub
+from ._watch import Overflowed as Overflowed
+from ._watch import Subscription as Subscription
+
+__all__ = ["Clock", "Hub", "Overflowed", "Runtime", "Subscription", "TrioClock", "Version"]

@@ -1,0 +1,213 @@
+"""Actors in memory, and the records that make them durable.
+
+An :class:`Actor` is an immutable value: every handled event produces a new
+one, which replaces the old only once its write is durable.  (The trace list
+is shared between successive values and only ever appended to, so a value
+reads ``trace[:trace_len]``; a write that failed leaves an extra entry that
+the next append overwrites.)
+
+Records (all JSON, all encrypted by the store; see docs/STORAGE.md):
+
+* ``actors/(actor)``: ``{versionId, snapshot, seq, fingerprint, createdAt,
+  updatedAt, spawnGuards?, trace}``, where ``trace`` is the handled events'
+  ``[type, [guards answered true]]`` pairs: what replaying the actor needs.
+* ``events/(actor, seq)``: ``{seq, type, payload?, guards?, at, stateValue,
+  status}``: the history, with the state each event led to (watch resumes
+  from it).
+* ``timers/(actor, event type)``: ``{fireAt, delay}``.
+* ``idempotency/(actor, key)``: ``{digest, response, at}``.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from typing import Any
+
+from .._fingerprint import FNV_OFFSET, extend, to_hex
+from ..statechart import Machine, Snapshot
+
+__all__ = ["Actor", "TraceEntry", "answered_true", "iso_time"]
+
+TraceEntry = tuple[str, tuple[str, ...]]  # (event type, guard names answered true)
+
+
+def answered_true(guards: Mapping[str, bool] | None) -> tuple[str, ...]:
+    """The names a caller answered ``true``, sorted (all that replay needs)."""
+    if not guards:
+        return ()
+    return tuple(sorted(name for name, value in guards.items() if value is True))
+
+
+class Actor:
+    """One actor's committed state.
+
+    Attributes:
+        id: the actor id.
+        version_id: the version it runs on.
+        machine: that version's compiled machine.
+        snapshot: where it is (and its context).
+        seq: the number of handled events.
+        fingerprint: the last fingerprint chain value (``FNV_OFFSET`` if none).
+        created_at, updated_at: wall-clock seconds.
+        spawn_guards: the guard answers given at spawn (replay needs them).
+        trace: shared list; this value's trace is ``trace[:seq]``.
+        timers: pending delayed events, ``{event type: fire-at wall time}``.
+    """
+
+    __slots__ = (
+        "id",
+        "version_id",
+        "machine",
+        "snapshot",
+        "seq",
+        "fingerprint",
+        "created_at",
+        "updated_at",
+        "spawn_guards",
+        "trace",
+        "timers",
+    )
+
+    def __init__(
+        self,
+        actor_id: str,
+        version_id: str,
+        machine: Machine,
+        snapshot: Snapshot,
+        seq: int,
+        fingerprint: int,
+        created_at: float,
+        updated_at: float,
+        spawn_guards: tuple[str, ...],
+        trace: list[TraceEntry],
+        timers: dict[str, float],
+    ) -> None:
+        self.id = actor_id
+        self.version_id = version_id
+        self.machine = machine
+        self.snapshot = snapshot
+        self.seq = seq
+        self.fingerprint = fingerprint
+        self.created_at = created_at
+        self.updated_at = updated_at
+        self.spawn_guards = spawn_guards
+        self.trace = trace
+        self.timers = timers
+
+    def __repr__(self) -> str:
+        return f"<Actor {self.id!r} {self.version_id} {self.snapshot.value!r} seq={self.seq}>"
+
+    @classmethod
+    def spawned(
+        cls,
+        actor_id: str,
+        version_id: str,
+        machine: Machine,
+        snapshot: Snapshot,
+        now: float,
+        spawn_guards: tuple[str, ...],
+    ) -> Actor:
+        return cls(actor_id, version_id, machine, snapshot, 0, FNV_OFFSET, now, now, spawn_guards, [], {})
+
+    def advanced(self, snapshot: Snapshot, entry: TraceEntry, now: float, timers: dict[str, float]) -> Actor:
+        """The actor after handling one more event."""
+        trace = self.trace
+        if len(trace) != self.seq:
+            del trace[self.seq :]  # a failed write left an entry behind
+        trace.append(entry)
+        return Actor(
+            self.id,
+            self.version_id,
+            self.machine,
+            snapshot,
+            self.seq + 1,
+            extend(self.fingerprint, entry[0]),
+            self.created_at,
+            now,
+            self.spawn_guards,
+            trace,
+            timers,
+        )
+
+    def moved(self, version_id: str, machine: Machine, snapshot: Snapshot, now: float, timers: dict[str, float]) -> Actor:
+        """The actor migrated to another version (history unchanged)."""
+        return Actor(
+            self.id, version_id, machine, snapshot, self.seq, self.fingerprint,
+            self.created_at, now, self.spawn_guards, self.trace, timers,
+        )
+
+    @property
+    def history(self) -> list[TraceEntry]:
+        return self.trace[: self.seq]
+
+    @property
+    def done(self) -> bool:
+        return self.snapshot.done
+
+    # -- wire and disk forms ----------------------------------------------------
+
+    def view(self) -> dict[str, Any]:
+        """The snapshot as the API returns it (SPEC section 8)."""
+        snapshot = self.snapshot
+        out: dict[str, Any] = {
+            "actorId": self.id,
+            "versionId": self.version_id,
+            "stateValue": snapshot.value,
+            "status": snapshot.status,
+            "context": snapshot.context,
+            "seq": self.seq,
+            "fingerprint": to_hex(self.fingerprint),
+            "createdAt": iso_time(self.created_at),
+            "updatedAt": iso_time(self.updated_at),
+        }
+        output = snapshot.output
+        if output is not None:
+            out["output"] = output
+        tags = self.machine.tags(snapshot)
+        if tags:
+            out["tags"] = list(tags)
+        return out
+
+    def record(self) -> dict[str, Any]:
+        """The ``actors`` record."""
+        rec: dict[str, Any] = {
+            "versionId": self.version_id,
+            "snapshot": self.snapshot.to_json(),
+            "seq": self.seq,
+            "fingerprint": to_hex(self.fingerprint),
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
+            "trace": [[t, list(g)] if g else [t] for t, g in self.trace[: self.seq]],
+        }
+        if self.spawn_guards:
+            rec["spawnGuards"] = list(self.spawn_guards)
+        return rec
+
+    @classmethod
+    def from_record(cls, actor_id: str, record: Mapping[str, Any], machine: Machine, timers: dict[str, float]) -> Actor:
+        """Rebuild from an ``actors`` record (raises ``SnapshotError``,
+        ``KeyError`` or ``ValueError`` on a record that does not fit)."""
+        snapshot = machine.restore(record["snapshot"])
+        trace: list[TraceEntry] = [(e[0], tuple(e[1]) if len(e) > 1 else ()) for e in record["trace"]]
+        seq = int(record["seq"])
+        if seq != len(trace):
+            raise ValueError(f"seq {seq} does not match a trace of {len(trace)} events")
+        return cls(
+            actor_id,
+            record["versionId"],
+            machine,
+            snapshot,
+            seq,
+            int(record["fingerprint"], 16),
+            float(record["createdAt"]),
+            float(record["updatedAt"]),
+            tuple(record.get("spawnGuards", ())),
+            trace,
+            timers,
+        )
+
+
+def iso_time(t: float) -> str:
+    """RFC 3339 UTC with milliseconds, as the API writes times."""
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

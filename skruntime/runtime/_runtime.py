@@ -1,0 +1,538 @@
+"""The runtime: versions, shards of actors, and the operations the API offers.
+
+``Runtime`` validates requests, finds the shard that owns an actor
+(``shard_of``; single-node, every shard lives here), hands it a command and
+waits for the durable answer.  ``run()`` is the lifecycle: acquire every shard
+at a new epoch (fencing any older process on the same data), load versions and
+actors (recovery), start one task per shard, report ready, and on ``stop()``
+drain what is queued before returning.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import trio
+
+from .._config import Config
+from .._exceptions import (
+    BadRequest,
+    Conflict,
+    DefinitionError,
+    InvalidDefinition,
+    NotFound,
+    RequestError,
+    ServiceUnavailable,
+    SnapshotError,
+    Unprocessable,
+)
+from ..statechart import Limits, Machine
+from ..store import MetaBatch, Store, shard_of
+from ._actor import Actor, iso_time
+from ._clock import Clock, TrioClock
+from ._deploy import Deployments, check_expect, decision_view
+from ._shard import Send, Shard, Spawn, Task
+from ._versions import Registry, Version, body_digest
+from ._watch import Hub
+
+__all__ = ["Runtime"]
+
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@~-]{0,127}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+RESERVED_EVENT_PREFIX = "xstate."
+
+
+def check_id(value: Any, what: str, pointer: str) -> str:
+    """Validate an actor or version id."""
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        raise Unprocessable(
+            f"{what} must be 1-128 characters of letters, digits and . _ : @ ~ -, starting with a letter or digit",
+            pointer,
+        )
+    return value
+
+
+def check_event_type(value: Any, pointer: str) -> str:
+    """Validate an event type sent by a caller (SPEC section 3)."""
+    if not isinstance(value, str) or not 1 <= len(value) <= 128:
+        raise Unprocessable("an event type is a string of 1-128 characters", pointer)
+    if _CONTROL.search(value):
+        raise Unprocessable("an event type cannot contain control characters", pointer)
+    if value.startswith(RESERVED_EVENT_PREFIX):
+        raise Unprocessable("event types starting with 'xstate.' are reserved for the runtime", pointer)
+    return value
+
+
+def check_guards(value: Any, pointer: str) -> dict[str, bool] | None:
+    """Validate guard answers: an object of booleans."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise Unprocessable("guards must be an object mapping guard names to true or false", pointer)
+    for name, answer in value.items():
+        if not isinstance(answer, bool):
+            raise Unprocessable(f"the answer for guard {name!r} must be true or false", f"{pointer}/{_escape(name)}")
+    return dict(value)
+
+
+def check_context(value: Any, pointer: str) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise Unprocessable("context must be a JSON object", pointer)
+    return dict(value)
+
+
+def _escape(part: str) -> str:
+    return part.replace("~", "~0").replace("/", "~1")
+
+
+class Runtime:
+    """Everything between the HTTP edge and the store.
+
+    Args:
+        config: the process configuration.
+        store: an opened store (its writer is run by :meth:`run`).
+        clock: wall time; default: :class:`TrioClock`.
+    """
+
+    def __init__(self, config: Config, store: Store, clock: Clock | None = None) -> None:
+        self.config = config
+        self.store = store
+        self._clock = clock
+        self.hub = Hub(config.runtime.watch_queue)
+        self.versions = Registry()
+        self.version_codes: dict[str, int] = {}  # version id -> code in resident columns
+        self.deployments = Deployments(self)
+        self.shards: list[Shard] = []
+        self.epoch = 0
+        self.ready = False
+        self.quarantined: list[dict[str, Any]] = []
+        self._stop = trio.Event()
+        self._limits = Limits(max_states=config.limits.max_states, max_depth=config.limits.max_depth)
+
+    @property
+    def clock(self) -> Clock:
+        if self._clock is None:
+            self._clock = TrioClock()
+        return self._clock
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[Runtime] = trio.TASK_STATUS_IGNORED) -> None:
+        """Recover, serve until :meth:`stop`, then drain.  Signals readiness
+        (``task_status.started(self)``) once every actor is loaded."""
+        async with self.store.running():
+            await self._recover()
+            async with trio.open_nursery() as nursery:
+                for shard in self.shards:
+                    await nursery.start(shard.run)
+                self.ready = True
+                task_status.started(self)
+                await self._stop.wait()
+                self.ready = False
+                for shard in self.shards:
+                    shard.close()
+                nursery.cancel_scope.deadline = trio.current_time() + self.config.server.graceful_timeout
+
+    def stop(self) -> None:
+        """Begin a graceful shutdown: queued commands finish, then ``run`` returns."""
+        self._stop.set()
+
+    async def _recover(self) -> None:
+        meta = self.store.meta
+        previous = await meta.get("meta", "epoch")
+        self.epoch = int(previous or 0) + 1
+        batch = MetaBatch()
+        batch.put("meta", "epoch", self.epoch)
+        await self.store.commit(batch)
+        await self._load_versions()
+        await self.deployments.load()
+        cursors: dict[int, set[int]] = {}
+        for index in range(self.store.shard_count):
+            shard_store = await self.store.acquire(index, self.epoch)
+            shard = Shard(
+                index, shard_store, self._commit_one, self.clock, self.hub, self.config.runtime.idempotency_ttl,
+                self.version_codes, self.config.limits.max_history_path,
+            )
+            load = await shard_store.load()
+            cursors[index] = {ordinal for ordinal, _ in load.cursors}
+            timers: dict[str, dict[str, float]] = {}
+            for actor_id, event_type, value in load.timers:
+                timers.setdefault(actor_id, {})[event_type] = float(value["fireAt"])
+            for record in load.quarantined:
+                if record.actor_id is not None:
+                    shard.quarantined[record.actor_id] = record.reason
+                self.quarantined.append(record.to_json())
+            for actor_id, record in load.actors:
+                version = self.versions.get(record.get("versionId", ""))
+                try:
+                    if version is None:
+                        raise KeyError(f"unknown version {record.get('versionId')!r}")
+                    actor = Actor.from_record(actor_id, record, version.machine, timers.get(actor_id, {}))
+                except (KeyError, ValueError, TypeError, SnapshotError) as exc:
+                    shard.quarantined[actor_id] = f"its snapshot does not load: {exc}"
+                    self.quarantined.append({"database": "actors", "actorId": actor_id, "reason": str(exc)})
+                    continue
+                shard.add_loaded(actor)
+            for (actor_id, digest, value) in load.idempotency:
+                shard.idempotency[(actor_id, digest)] = value
+            self.shards.append(shard)
+        await self.deployments.recover(cursors)
+
+    async def _load_versions(self) -> None:
+        start: object = None
+        while True:
+            rows = await self.store.meta.scan("versions", start=start, limit=500)
+            for key, record in rows:
+                if key == start:
+                    continue
+                machine = Machine(record["definition"], limits=self._limits, max_iterations=self.config.limits.max_iterations)
+                self.versions.add(Version.from_record(record, machine))
+            if len(rows) < 500:
+                break
+            start = rows[-1][0]
+        # deploy order, not id order
+        ordered = sorted(self.versions, key=lambda v: v.created_at)
+        self.versions = Registry()
+        for v in ordered:
+            self.register(v)
+
+    def register(self, version: Version) -> None:
+        """Make a version known (and give it a code in the resident columns)."""
+        self.versions.add(version)
+        if version.id not in self.version_codes:
+            if len(self.version_codes) >= 0xFFFE:
+                raise ServiceUnavailable("too many versions for one process (65,534)")
+            self.version_codes[version.id] = len(self.version_codes)
+
+    async def _commit_one(self, batch: Any) -> None:
+        await self.store.commit(batch)
+
+    def _require_ready(self) -> None:
+        if not self.ready:
+            raise ServiceUnavailable("the server is starting or stopping; retry shortly")
+
+    def shard_for(self, actor_id: str) -> Shard:
+        return self.shards[shard_of(actor_id, len(self.shards))]
+
+    # -- versions -------------------------------------------------------------------
+
+    async def deploy(self, body: Any) -> tuple[dict[str, Any], bool]:
+        """``POST /v1/machines``; returns ``(response, created)``.
+
+        Raises:
+            Unprocessable, InvalidDefinition, NotFound, Conflict, PreviewStale:
+                see SPEC section 5.
+        """
+        self._require_ready()
+        version_id, parent_id, path, definition = self._check_deploy_body(body)
+        expect = check_expect(body)
+        digest = body_digest({k: v for k, v in body.items() if k != "expect"})
+        async with self.deployments.lock:
+            existing = self.versions.get(version_id)
+            if existing is not None:
+                if existing.digest != digest:
+                    raise Conflict(f"version {version_id!r} already exists with a different body; deploy a new id")
+                return {"version": self.version_view(existing)}, False
+            if parent_id is not None and parent_id not in self.versions:
+                raise NotFound("version", parent_id)
+            machine = self._compile(definition)
+            version = Version(version_id, parent_id, path, definition, machine, self.clock.now(), digest)
+            if parent_id is not None:
+                return await self.deployments.deploy(version, expect), True
+            if expect is not None:
+                raise Unprocessable("a root version migrates nothing, so it takes no preview token", "/expect")
+            batch = MetaBatch()
+            batch.put("versions", version_id, version.record())
+            await self.store.commit(batch)
+            self.register(version)
+            return {"version": self.version_view(version)}, True
+
+    def preview(self, body: Any, *, summary: bool = False) -> dict[str, Any]:
+        """``POST /v1/machines/preview``: the deploy's evaluation, no writes."""
+        self._require_ready()
+        version_id, parent_id, path, definition = self._check_deploy_body(body)
+        check_expect(body)
+        if parent_id is None:
+            raise Unprocessable("a preview needs a parentId: it evaluates the parent's actors", "/parentId")
+        if parent_id not in self.versions:
+            raise NotFound("version", parent_id)
+        machine = self._compile(definition)
+        result = self.deployments.preview(parent_id, path, machine, summary=summary)
+        return {"versionId": version_id, "parentId": parent_id, "historyPath": None if path is None else list(path), **result}
+
+    async def decisions(self, actor_id: str, *, after: int = 0, limit: int = 100) -> tuple[list[dict[str, Any]], int | None]:
+        """``GET /v1/actors/{id}/decisions``: oldest first, paged by deployment ordinal."""
+        self._require_ready()
+        shard = self.shard_for(actor_id)
+        shard.current(actor_id)
+        rows = await shard.store.scan_actor("decisions", actor_id, start=after + 1, limit=limit)
+        items = [decision_view(actor_id, record) for _, record in rows]
+        return items, (rows[-1][0] if len(rows) == limit else None)
+
+    def _check_deploy_body(self, body: Any) -> tuple[str, str | None, tuple[str, ...] | None, dict[str, Any]]:
+        if not isinstance(body, Mapping):
+            raise BadRequest("the body must be a JSON object")
+        unknown = set(body) - {"id", "parentId", "historyPath", "definition", "expect"}
+        if unknown:
+            name = sorted(unknown)[0]
+            raise Unprocessable(f"unknown field {name!r}", f"/{_escape(name)}")
+        version_id = check_id(body.get("id"), "id", "/id")
+        parent_id = body.get("parentId")
+        if parent_id is not None:
+            check_id(parent_id, "parentId", "/parentId")
+        raw_path = body.get("historyPath")
+        path: tuple[str, ...] | None = None
+        if raw_path is not None:
+            if parent_id is None:
+                raise Unprocessable("historyPath needs a parentId: a root version has no actors to route", "/historyPath")
+            if not isinstance(raw_path, list):
+                raise Unprocessable("historyPath must be a list of event types", "/historyPath")
+            if len(raw_path) > self.config.limits.max_history_path:
+                raise Unprocessable(f"historyPath is limited to {self.config.limits.max_history_path} events", "/historyPath")
+            path = tuple(_check_path_item(t, f"/historyPath/{i}") for i, t in enumerate(raw_path))
+        definition = body.get("definition")
+        if not isinstance(definition, Mapping):
+            raise Unprocessable("definition must be a JSON object (an XState v5 machine config)", "/definition")
+        return version_id, parent_id, path, dict(definition)
+
+    def _compile(self, definition: Mapping[str, Any]) -> Machine:
+        try:
+            return Machine(definition, limits=self._limits, max_iterations=self.config.limits.max_iterations)
+        except DefinitionError as exc:
+            raise InvalidDefinition(exc.reason, "/definition" + exc.pointer) from None
+
+    def get_version(self, version_id: str) -> Version:
+        version = self.versions.get(version_id)
+        if version is None:
+            raise NotFound("version", version_id)
+        return version
+
+    def version_view(self, version: Version, *, with_counts: bool = False) -> dict[str, Any]:
+        view: dict[str, Any] = {
+            "id": version.id,
+            "parentId": version.parent_id,
+            "historyPath": None if version.history_path is None else list(version.history_path),
+            "createdAt": iso_time(version.created_at),
+            "definition": version.definition,
+        }
+        if version.deployment_id is not None:
+            view["deploymentId"] = version.deployment_id
+        if with_counts:
+            view["actors"] = self.count_actors(version.id)
+        return view
+
+    def count_actors(self, version_id: str) -> dict[str, Any]:
+        """Actors on a version: total, by status, and by atomic state path."""
+        by_state: dict[str, int] = {}
+        total = done = 0
+        for shard in self.shards:
+            for actor in shard.actors.values():
+                if actor.version_id != version_id:
+                    continue
+                total += 1
+                done += actor.done
+                for path in leaf_paths(actor.snapshot.value):
+                    by_state[path] = by_state.get(path, 0) + 1
+        return {"total": total, "active": total - done, "done": done, "byState": dict(sorted(by_state.items()))}
+
+    # -- actors -----------------------------------------------------------------------
+
+    async def spawn(self, body: Any) -> dict[str, Any]:
+        """``POST /v1/actors``: ``{versionId, context?, actorId?, guards?}``."""
+        self._require_ready()
+        if not isinstance(body, Mapping):
+            raise BadRequest("the body must be a JSON object")
+        unknown = set(body) - {"versionId", "context", "actorId", "guards"}
+        if unknown:
+            name = sorted(unknown)[0]
+            raise Unprocessable(f"unknown field {name!r}", f"/{_escape(name)}")
+        version_id = check_id(body.get("versionId"), "versionId", "/versionId")
+        version = self.get_version(version_id)
+        actor_id = body.get("actorId")
+        actor_id = check_id(actor_id, "actorId", "/actorId") if actor_id is not None else "act_" + secrets.token_hex(10)
+        command = Spawn(actor_id, version, check_context(body.get("context"), "/context"), check_guards(body.get("guards"), "/guards"))
+        shard = self.shard_for(actor_id)
+        await shard.submit(command)
+        result: dict[str, Any] = await command.reply.wait()
+        return result
+
+    def make_send(self, actor_id: str, body: Any, idempotency_key: str | None, pointer: str = "") -> Send:
+        """Validate one event (``{type, payload?, guards?}``) into a command."""
+        if not isinstance(body, Mapping):
+            raise BadRequest("an event must be a JSON object")
+        unknown = set(body) - {"type", "payload", "guards"}
+        if unknown:
+            name = sorted(unknown)[0]
+            raise Unprocessable(f"unknown field {name!r}", f"{pointer}/{_escape(name)}")
+        event_type = check_event_type(body.get("type"), f"{pointer}/type")
+        guards = check_guards(body.get("guards"), f"{pointer}/guards")
+        if idempotency_key is not None and not (1 <= len(idempotency_key) <= 256):
+            raise Unprocessable("an idempotency key is 1-256 characters", f"{pointer}/idempotencyKey" if pointer else None)
+        digest = body_digest({"actorId": actor_id, **body}) if idempotency_key is not None else None
+        return Send(actor_id, event_type, body.get("payload"), guards, idempotency_key, digest)
+
+    async def send(self, actor_id: str, body: Any, idempotency_key: str | None = None) -> dict[str, Any]:
+        """``POST /v1/actors/{id}/events``: durable once it returns."""
+        self._require_ready()
+        command = self.make_send(actor_id, body, idempotency_key)
+        shard = self.shard_for(actor_id)
+        await shard.submit(command)
+        result: dict[str, Any] = await command.reply.wait()
+        return result
+
+    async def send_batch(self, body: Any) -> list[dict[str, Any]]:
+        """``POST /v1/events/batch``: results in order, each a send response or
+        a problem; events to one actor apply in batch order."""
+        self._require_ready()
+        if not isinstance(body, Mapping) or not isinstance(body.get("events"), list):
+            raise BadRequest('the body must be {"events": [...]}')
+        items = body["events"]
+        if len(items) > self.config.limits.max_batch_events:
+            raise Unprocessable(f"a batch holds at most {self.config.limits.max_batch_events} events", "/events")
+        commands: list[Send | RequestError] = []
+        for i, item in enumerate(items):
+            pointer = f"/events/{i}"
+            try:
+                if not isinstance(item, Mapping):
+                    raise BadRequest(f"event {i} must be a JSON object")
+                actor_id = check_id(item.get("actorId"), "actorId", f"{pointer}/actorId")
+                key = item.get("idempotencyKey")
+                if key is not None and not isinstance(key, str):
+                    raise Unprocessable("idempotencyKey must be a string", f"{pointer}/idempotencyKey")
+                event = {k: v for k, v in item.items() if k not in ("actorId", "idempotencyKey")}
+                commands.append(self.make_send(actor_id, event, key, pointer))
+            except RequestError as exc:
+                commands.append(exc)
+        for command in commands:
+            if isinstance(command, Send):
+                await self.shard_for(command.actor_id).submit(command)
+        results: list[dict[str, Any]] = []
+        for command in commands:
+            if isinstance(command, RequestError):
+                results.append(command.to_problem())
+                continue
+            try:
+                results.append(await command.reply.wait())
+            except RequestError as exc:
+                results.append(exc.to_problem())
+        return results
+
+    def get(self, actor_id: str) -> dict[str, Any]:
+        """``GET /v1/actors/{id}``."""
+        self._require_ready()
+        return self.shard_for(actor_id).current(actor_id).view()
+
+    def actor(self, actor_id: str) -> Actor:
+        return self.shard_for(actor_id).current(actor_id)
+
+    def list_actors(
+        self, *, version_id: str | None = None, state: str | None = None, cursor: str | None = None, limit: int = 100
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Actors filtered by version and state (``a.b`` matches
+        ``{"a": "b"}`` and anything below it), in a stable order, paged."""
+        self._require_ready()
+        shard_index, position = _decode_cursor(cursor, len(self.shards))
+        pattern = None if state is None else state.split(".")
+        out: list[dict[str, Any]] = []
+        while shard_index < len(self.shards):
+            shard = self.shards[shard_index]
+            order = shard.order
+            while position < len(order):
+                actor = shard.actors.get(order[position])
+                position += 1
+                if actor is None:
+                    continue
+                if version_id is not None and actor.version_id != version_id:
+                    continue
+                if pattern is not None and not matches_path(pattern, actor.snapshot.value):
+                    continue
+                out.append(actor.view())
+                if len(out) >= limit:
+                    more = shard_index < len(self.shards) - 1 or position < len(order)
+                    return out, _encode_cursor(shard_index, position) if more else None
+            shard_index += 1
+            position = 0
+        return out, None
+
+    async def history(self, actor_id: str, *, after: int = 0, limit: int = 100) -> tuple[list[dict[str, Any]], int | None]:
+        """``GET /v1/actors/{id}/events``: handled events after seq ``after``."""
+        self._require_ready()
+        shard = self.shard_for(actor_id)
+        actor = shard.current(actor_id)
+        rows = await shard.store.scan_actor("events", actor_id, start=after + 1, limit=limit)
+        events = [event_view(value) for _, value in rows]
+        last = events[-1]["seq"] if events else after
+        return events, (last if last < actor.seq and len(events) == limit else None)
+
+    async def run_in_shard(self, index: int, task: Task) -> Any:
+        """Run ``task`` in shard ``index``'s loop (intake paused meanwhile)."""
+        await self.shards[index].submit(task)
+        return await task.reply.wait()
+
+
+def event_view(record: Mapping[str, Any]) -> dict[str, Any]:
+    """An ``events`` record as the API shows it."""
+    view = {"seq": record["seq"], "type": record["type"], "at": iso_time(record["at"])}
+    if "payload" in record:
+        view["payload"] = record["payload"]
+    if "guards" in record:
+        view["guards"] = record["guards"]
+    view["stateValue"] = record["stateValue"]
+    view["status"] = record["status"]
+    return view
+
+
+def _check_path_item(value: Any, pointer: str) -> str:
+    if not isinstance(value, str) or not 1 <= len(value) <= 128 or _CONTROL.search(value):
+        raise Unprocessable("each historyPath item is an event type of 1-128 characters", pointer)
+    return value
+
+
+def leaf_paths(value: Any, prefix: str = "") -> list[str]:
+    """Dotted paths of the atomic states in a state value."""
+    if isinstance(value, str):
+        return [prefix + value]
+    if not value:
+        return [prefix[:-1]] if prefix else []
+    out: list[str] = []
+    for key, sub in value.items():
+        out.extend(leaf_paths(sub, f"{prefix}{key}."))
+    return out
+
+
+def matches_path(pattern: Sequence[str], value: Any) -> bool:
+    """Whether the dotted state path ``pattern`` is active in ``value``."""
+    for key in pattern:
+        if isinstance(value, str):
+            if value != key:
+                return False
+            value = {}
+        elif isinstance(value, Mapping) and key in value:
+            value = value[key]
+        else:
+            return False
+    return True
+
+
+def _encode_cursor(shard: int, position: int) -> str:
+    return base64.urlsafe_b64encode(f"{shard}:{position}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str | None, shards: int) -> tuple[int, int]:
+    if not cursor:
+        return 0, 0
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        shard_text, position_text = raw.split(":")
+        shard, position = int(shard_text), int(position_text)
+    except (ValueError, UnicodeDecodeError):
+        raise Unprocessable("cursor is not one this server issued", "cursor") from None
+    if not (0 <= shard < shards and position >= 0):
+        raise Unprocessable("cursor is not one this server issued", "cursor")
+    return shard, position

@@ -1,0 +1,180 @@
+"""Spawn, send, read: durability, ordering, idempotency, timers, recovery."""
+
+import pytest
+import trio
+
+from skruntime.runtime import TrioClock
+from skruntime._exceptions import (
+    ActorDone,
+    ActorExists,
+    EventLoop,
+    EventNotHandled,
+    NotFound,
+    Unprocessable,
+)
+
+from ..statechart.samples import LOAN_V1
+from .conftest import running
+
+COUNTER = {
+    "id": "counter",
+    "initial": "s0",
+    "states": {f"s{i}": {"on": {"NEXT": f"s{(i + 1) % 10}"}} for i in range(10)},
+}
+TIMED = {
+    "id": "timed",
+    "initial": "waiting",
+    "states": {
+        "waiting": {"after": {"5000": "expired"}, "on": {"PING": {"actions": "pong"}, "STOP": "stopped"}},
+        "expired": {"entry": [{"type": "notify", "params": {"why": "timeout"}}]},
+        "stopped": {},
+    },
+}
+LOOPING = {"id": "loop", "initial": "a", "states": {"a": {"on": {"GO": "b"}}, "b": {"always": "c"}, "c": {"always": "b"}}}
+
+
+async def test_spawn_send_get_history(runtime):
+    await runtime.deploy({"id": "loan-v1", "definition": LOAN_V1})
+    spawned = await runtime.spawn({"versionId": "loan-v1", "actorId": "alice", "context": {"amount": 100}})
+    assert spawned["stateValue"] == "submitted" and spawned["seq"] == 0 and spawned["effects"] == []
+    r1 = await runtime.send("alice", {"type": "SUBMIT_INFO", "payload": {"doc": 1}})
+    r2 = await runtime.send("alice", {"type": "PAY_FEE"})
+    assert (r1["seq"], r1["stateValue"]) == (1, "under_review")
+    assert (r2["seq"], r2["stateValue"], r2["changed"]) == (2, "awaiting_docs", True)
+    actor = runtime.get("alice")
+    assert actor["context"] == {"amount": 100} and actor["fingerprint"] == "2eeb7ab5fafc25f1"
+    events, more = await runtime.history("alice")
+    assert [(e["seq"], e["type"]) for e in events] == [(1, "SUBMIT_INFO"), (2, "PAY_FEE")]
+    assert events[0]["payload"] == {"doc": 1} and more is None
+
+
+async def test_rejections_record_nothing(runtime):
+    await runtime.deploy({"id": "loan-v1", "definition": LOAN_V1})
+    await runtime.spawn({"versionId": "loan-v1", "actorId": "a"})
+    with pytest.raises(EventNotHandled) as info:
+        await runtime.send("a", {"type": "APPROVE"})
+    assert info.value.accepted == ("SUBMIT_INFO",)
+    with pytest.raises(NotFound):
+        await runtime.send("nobody", {"type": "X"})
+    with pytest.raises(ActorExists):
+        await runtime.spawn({"versionId": "loan-v1", "actorId": "a"})
+    with pytest.raises(NotFound):
+        await runtime.spawn({"versionId": "nope", "actorId": "b"})
+    with pytest.raises(Unprocessable) as bad:
+        await runtime.send("a", {"type": "SUBMIT_INFO", "guards": {"ok": "yes"}})
+    assert bad.value.pointer == "/guards/ok"
+    with pytest.raises(Unprocessable):
+        await runtime.send("a", {"type": "xstate.after.1.x"})
+    for t in ("SUBMIT_INFO", "PAY_FEE", "APPROVE"):
+        await runtime.send("a", {"type": t})
+    with pytest.raises(ActorDone):
+        await runtime.send("a", {"type": "APPROVE"})
+    assert runtime.get("a")["seq"] == 3
+
+
+async def test_infinite_loop_rejects_the_event(runtime):
+    await runtime.deploy({"id": "loop-v1", "definition": LOOPING})
+    await runtime.spawn({"versionId": "loop-v1", "actorId": "l"})
+    with pytest.raises(EventLoop):
+        await runtime.send("l", {"type": "GO"})
+    assert runtime.get("l")["stateValue"] == "a" and runtime.get("l")["seq"] == 0
+
+
+async def test_idempotent_retries(runtime):
+    await runtime.deploy({"id": "c-v1", "definition": COUNTER})
+    await runtime.spawn({"versionId": "c-v1", "actorId": "c"})
+    first = await runtime.send("c", {"type": "NEXT"}, idempotency_key="k1")
+    again = await runtime.send("c", {"type": "NEXT"}, idempotency_key="k1")
+    assert again == first and runtime.get("c")["seq"] == 1
+    with pytest.raises(Unprocessable):
+        await runtime.send("c", {"type": "NEXT", "payload": 1}, idempotency_key="k1")
+
+
+async def test_concurrent_senders_apply_in_arrival_order(runtime):
+    await runtime.deploy({"id": "c-v1", "definition": COUNTER})
+    await runtime.spawn({"versionId": "c-v1", "actorId": "c"})
+    acks = []
+
+    async def sender(i):
+        result = await runtime.send("c", {"type": "NEXT", "payload": i})
+        acks.append((result["seq"], i))
+
+    async with trio.open_nursery() as nursery:
+        for i in range(200):
+            nursery.start_soon(sender, i)
+    events, _ = await runtime.history("c", limit=1000)
+    assert [e["seq"] for e in events] == list(range(1, 201))
+    by_seq = dict(acks)
+    assert all(by_seq[e["seq"]] == e["payload"] for e in events)
+    assert runtime.get("c")["stateValue"] == "s0"  # 200 steps around a 10-cycle
+
+
+async def test_batch_keeps_order_and_isolates_failures(runtime):
+    await runtime.deploy({"id": "c-v1", "definition": COUNTER})
+    await runtime.spawn({"versionId": "c-v1", "actorId": "c"})
+    items = [{"actorId": "c", "type": "NEXT", "payload": i} for i in range(5)]
+    items.insert(2, {"actorId": "ghost", "type": "NEXT"})
+    items.insert(3, {"actorId": "c", "type": 7})
+    results = await runtime.send_batch({"events": items})
+    assert [r.get("seq") for r in results] == [1, 2, None, None, 3, 4, 5]
+    assert results[2]["status"] == 404 and results[3]["status"] == 422
+    with pytest.raises(Unprocessable):
+        await runtime.send_batch({"events": [{"actorId": "c", "type": "NEXT"}] * 1001})
+
+
+async def test_timers_fire_and_are_cancelled(runtime, mock_clock):
+    # Jump only after 20 ms of real idleness: waiting on an LMDB commit in a
+    # worker thread must not count as idle.
+    mock_clock.autojump_threshold = 0.02
+    await runtime.deploy({"id": "t-v1", "definition": TIMED})
+    await runtime.spawn({"versionId": "t-v1", "actorId": "t1"})
+    await runtime.spawn({"versionId": "t-v1", "actorId": "t2"})
+    await runtime.send("t2", {"type": "STOP"})  # leaving 'waiting' cancels the timer
+    await trio.sleep(4.0)
+    assert runtime.get("t1")["stateValue"] == "waiting"
+    await trio.sleep(2.0)
+    assert runtime.get("t1")["stateValue"] == "expired"
+    assert runtime.get("t2")["stateValue"] == "stopped"
+    events, _ = await runtime.history("t1")
+    assert [e["type"] for e in events] == ["xstate.after.5000.timed.waiting"]
+
+
+async def test_everything_survives_a_restart_and_due_timers_fire(config, mock_clock):
+    mock_clock.autojump_threshold = 0.02
+    clock = TrioClock()  # one wall clock for both runs, following the mock
+    async with running(config, clock) as rt:
+        await rt.deploy({"id": "t-v1", "definition": TIMED})
+        await rt.deploy({"id": "loan-v1", "definition": LOAN_V1})
+        await rt.spawn({"versionId": "t-v1", "actorId": "t"})
+        await rt.spawn({"versionId": "loan-v1", "actorId": "alice", "context": {"k": [1, 2]}})
+        await rt.send("alice", {"type": "SUBMIT_INFO"}, idempotency_key="once")
+    await trio.sleep(10)  # the server is down while the timer is due
+    async with running(config, clock) as rt:
+        alice = rt.get("alice")
+        assert (alice["stateValue"], alice["seq"], alice["context"]) == ("under_review", 1, {"k": [1, 2]})
+        again = await rt.send("alice", {"type": "SUBMIT_INFO"}, idempotency_key="once")
+        assert again["seq"] == 1  # the key survived the restart
+        with trio.fail_after(0.5):  # due at start-up: fires at once, not 5 s later
+            while rt.get("t")["stateValue"] != "expired":
+                await trio.sleep(0.01)
+
+
+async def test_list_filters_and_pages(runtime):
+    await runtime.deploy({"id": "loan-v1", "definition": LOAN_V1})
+    await runtime.deploy({"id": "c-v1", "definition": COUNTER})
+    for i in range(30):
+        await runtime.spawn({"versionId": "loan-v1", "actorId": f"l{i:02d}"})
+        if i % 3 == 0:
+            await runtime.send(f"l{i:02d}", {"type": "SUBMIT_INFO"})
+    await runtime.spawn({"versionId": "c-v1", "actorId": "c"})
+    seen, cursor = [], None
+    while True:
+        page, cursor = runtime.list_actors(version_id="loan-v1", cursor=cursor, limit=7)
+        seen.extend(a["actorId"] for a in page)
+        if cursor is None:
+            break
+    assert sorted(seen) == [f"l{i:02d}" for i in range(30)]
+    reviewing, _ = runtime.list_actors(version_id="loan-v1", state="under_review", limit=100)
+    assert sorted(a["actorId"] for a in reviewing) == [f"l{i:02d}" for i in range(0, 30, 3)]
+    counts = runtime.count_actors("loan-v1")
+    assert counts["byState"] == {"submitted": 20, "under_review": 10}
