@@ -24,9 +24,11 @@ or after it (on the decided version).
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import trio
 
 from .._exceptions import NotFound, PreviewStale, ServiceUnavailable, Unprocessable
@@ -80,6 +82,7 @@ class Deployments:
         self.lock = trio.Lock()
         self.next_ordinal = 1
         self.incomplete: list[dict[str, Any]] = []
+        self.recovered: list[str] = []  # deployments finished at start-up
 
     # -- start-up -------------------------------------------------------------------
 
@@ -112,6 +115,7 @@ class Deployments:
                 evaluation = evaluate_shard(shard.actors, shard.resident, parent_code, version.history_path, memo)
                 await shard.apply_deployment(evaluation, record["id"], ordinal, version, version.parent_id)
             await self._complete(record)
+            self.recovered.append(record["id"])
         self.incomplete = []
 
     # -- preview and deploy ------------------------------------------------------------
@@ -250,13 +254,49 @@ class Deployments:
         }
         return view
 
-    async def decisions(self, dep_id: str, *, after: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+    async def decisions(self, dep_id: str, *, cursor: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+        """A deployment's decisions, paged (``cursor`` from the previous page).
+
+        Decisions are stored in pages (``Shard.decision_pages``); a cursor
+        names the last page fully read and how far into the next one we are.
+        """
         ordinal = parse_deployment_id(dep_id)
         if await self.rt.store.meta.get("deployments", ordinal) is None:
             raise NotFound("deployment", dep_id)
-        rows = await self.rt.store.meta.deployment_decisions(ordinal, after=after, limit=limit)
-        items = [decision_view(actor_id, record) for actor_id, record in rows]
-        return items, (items[-1]["actorId"] if len(items) == limit else None)
+        after_page, skip = _decode_page_cursor(cursor)
+        items: list[dict[str, Any]] = []
+        while len(items) < limit:
+            pages = await self.rt.store.meta.deployment_decisions(ordinal, after=after_page, limit=4)
+            if not pages:
+                return items, None
+            for first, page in pages:
+                entries = page["decisions"]
+                take = entries[skip : skip + (limit - len(items))]
+                items.extend(decision_view(actor_id, record) for actor_id, record in take)
+                if skip + len(take) < len(entries):
+                    return items, _encode_page_cursor(after_page, skip + len(take))
+                after_page, skip = first, 0
+                if len(items) >= limit:
+                    break
+        more = await self.rt.store.meta.deployment_decisions(ordinal, after=after_page, limit=1)
+        return items, (_encode_page_cursor(after_page, 0) if more else None)
+
+
+def _encode_page_cursor(after_page: str | None, skip: int) -> str:
+    raw = orjson.dumps([after_page, skip])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_page_cursor(cursor: str | None) -> tuple[str | None, int]:
+    if not cursor:
+        return None, 0
+    try:
+        after_page, skip = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if (after_page is None or isinstance(after_page, str)) and isinstance(skip, int) and skip >= 0:
+            return after_page, skip
+    except (ValueError, TypeError, orjson.JSONDecodeError):
+        pass
+    raise Unprocessable("cursor is not one this server issued", "cursor")
 
 
 def check_expect(body: Mapping[str, Any]) -> str | None:

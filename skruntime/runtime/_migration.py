@@ -30,7 +30,6 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -47,31 +46,38 @@ STAY = "stay"
 _MOD = 1 << 256
 
 
-@dataclass(frozen=True, slots=True)
 class Decision:
-    """One actor's fate in one deployment."""
+    """One actor's fate in one deployment (a plain slotted class: deployments
+    make tens of thousands of these)."""
 
-    actor_id: str
-    decision: str  # "migrate" | "stay"
-    reason: str  # history-match | no-history-path | done | history-too-short | history-mismatch | replay-diverged
-    fingerprint: int  # the actor's last chain value when decided
-    seq: int  # the actor's number of handled events when decided
-    prefix_hash: int | None  # the path hash it was compared with
-    k: int  # the path length (0: no path)
-    from_state: Any
-    landing: Snapshot | None = None  # where a migrating actor lands
-    timers: Mapping[str, int] = field(default_factory=dict)  # delayed events pending at landing
-    diverged_seq: int | None = None
+    __slots__ = ("actor_id", "decision", "reason", "fingerprint", "seq", "prefix_hash", "k", "from_state", "landing", "timers", "diverged_seq")
+
+    def __init__(
+        self,
+        actor: Actor,
+        decision: str,
+        reason: str,
+        prefix_hash: int | None,
+        k: int,
+        landing: Snapshot | None = None,
+        timers: Mapping[str, int] | None = None,
+        diverged_seq: int | None = None,
+    ) -> None:
+        self.actor_id = actor.id
+        self.decision = decision  # "migrate" | "stay"
+        self.reason = reason  # history-match | no-history-path | done | history-too-short | history-mismatch | replay-diverged
+        self.fingerprint = actor.fingerprint  # the actor's last chain value when decided
+        self.seq = actor.seq  # its number of handled events when decided
+        self.prefix_hash = prefix_hash  # the path hash it was compared with
+        self.k = k  # the path length (0: no path)
+        self.from_state = actor.snapshot.value
+        self.landing = landing  # where a migrating actor lands
+        self.timers = timers or {}  # delayed events pending at landing
+        self.diverged_seq = diverged_seq
 
     @property
     def migrates(self) -> bool:
         return self.decision == MIGRATE
-
-    def digest(self) -> int:
-        """This decision's contribution to the preview token."""
-        landing = None if self.landing is None else self.landing.value
-        raw = orjson.dumps([self.actor_id, self.decision, self.reason, landing], option=orjson.OPT_SORT_KEYS)
-        return int.from_bytes(hashlib.sha256(raw).digest(), "big")
 
     def record(self, deployment_id: str, at: float, from_version: str, to_version: str) -> dict[str, Any]:
         """The audit record (SPEC section 6)."""
@@ -79,7 +85,7 @@ class Decision:
             "deploymentId": deployment_id,
             "at": at,
             "fromVersion": from_version,
-            "toVersion": to_version if self.migrates else None,
+            "toVersion": to_version if self.decision == MIGRATE else None,
             "decision": self.decision,
             "reason": self.reason,
             "seq": self.seq,
@@ -94,44 +100,68 @@ class Decision:
         return rec
 
 
-@dataclass(slots=True)
 class Evaluation:
     """One shard's decisions and their digest."""
 
-    decisions: list[Decision] = field(default_factory=list)
-    digest_sum: int = 0
+    __slots__ = ("decisions", "digest_sum", "_outcomes")
+
+    def __init__(self) -> None:
+        self.decisions: list[Decision] = []
+        self.digest_sum = 0
+        self._outcomes: dict[tuple[str, str, int], bytes] = {}
 
     def add(self, decision: Decision) -> None:
         self.decisions.append(decision)
-        self.digest_sum = (self.digest_sum + decision.digest()) % _MOD
+        self.digest_sum = (self.digest_sum + self._digest(decision)) % _MOD
+
+    def _digest(self, decision: Decision) -> int:
+        # The decision's contribution to the preview token: SHA-256 of the
+        # actor id and its outcome (decision, reason, landing state value).
+        landing = decision.landing
+        key = (decision.decision, decision.reason, id(landing.configuration) if landing is not None else 0)
+        outcome = self._outcomes.get(key)
+        if outcome is None:
+            value = None if landing is None else landing.value
+            outcome = self._outcomes[key] = b"\x00" + orjson.dumps([decision.decision, decision.reason, value], option=orjson.OPT_SORT_KEYS)
+        return int.from_bytes(hashlib.sha256(decision.actor_id.encode() + outcome).digest(), "big")
 
     def counts(self) -> dict[str, Any]:
         by_reason: dict[str, int] = {}
         migrated = 0
         for d in self.decisions:
             by_reason[d.reason] = by_reason.get(d.reason, 0) + 1
-            migrated += d.migrates
+            migrated += d.decision == MIGRATE
         return {"evaluated": len(self.decisions), "migrated": migrated, "stayed": len(self.decisions) - migrated, "byReason": by_reason}
 
 
 class ReplayMemo:
-    """Replays of identical histories through one machine, computed once."""
+    """Replays of identical histories through one machine, computed once.
+
+    Keyed by (fingerprint, length, spawn answers) and confirmed by comparing
+    the whole history (types and guard answers), so a fingerprint collision
+    can never hand one actor another's landing.
+    """
 
     def __init__(self, machine: Machine) -> None:
         self.machine = machine
-        self._memo: dict[tuple[Any, ...], Replay] = {}
+        self._memo: dict[tuple[int, int, tuple[str, ...]], list[tuple[list[Any], Replay]]] = {}
         self.hits = 0
 
     def replay(self, actor: Actor) -> Replay:
-        key = (actor.spawn_guards, *actor.history)
-        found = self._memo.get(key)
-        if found is not None:
-            self.hits += 1
-            return found
-        events = [(event_type, dict.fromkeys(names, True) if names else None) for event_type, names in actor.history]
+        key = (actor.fingerprint, actor.seq, actor.spawn_guards)
+        history = actor.history
+        bucket = self._memo.get(key)
+        if bucket is None:
+            bucket = self._memo[key] = []
+        for seen, result in bucket:
+            if seen == history:
+                self.hits += 1
+                return result
+        events = [(event_type, dict.fromkeys(names, True) if names else None) for event_type, names in history]
         spawn = dict.fromkeys(actor.spawn_guards, True) if actor.spawn_guards else None
-        found = self._memo[key] = self.machine.replay(events, spawn_guards=spawn)
-        return found
+        result = self.machine.replay(events, spawn_guards=spawn)
+        bucket.append((history, result))
+        return result
 
 
 def evaluate_shard(
@@ -170,19 +200,20 @@ def evaluate_shard(
 
 
 def _decide(actor: Actor, verdict: int, path: Sequence[str] | None, k: int, prefixes: list[int], memo: ReplayMemo) -> Decision:
-    base = {"actor_id": actor.id, "fingerprint": actor.fingerprint, "seq": actor.seq, "k": k, "from_state": actor.snapshot.value}
-    if actor.done:
-        return Decision(decision=STAY, reason="done", prefix_hash=None, **base)
-    history = actor.history
+    if actor.snapshot.done:
+        return Decision(actor, STAY, "done", None, k)
     if k:
-        n = len(history)
+        assert path is not None
+        n = actor.seq
         compared = prefixes[k] if n >= k else prefixes[n]
-        types_match = verdict != MISMATCH and all(history[i][0] == path[i] for i in range(min(n, k)))  # type: ignore[index]
-        if not types_match:
-            return Decision(decision=STAY, reason="history-mismatch", prefix_hash=compared, **base)
+        if verdict == MISMATCH:
+            return Decision(actor, STAY, "history-mismatch", compared, k)
+        trace = actor.trace
+        for i in range(min(n, k)):  # the exact comparison behind the hash filter
+            if trace[i][0] != path[i]:
+                return Decision(actor, STAY, "history-mismatch", compared, k)
         if verdict == TOO_SHORT:
-            return Decision(decision=STAY, reason="history-too-short", prefix_hash=compared, **base)
-        assert verdict == MATCH
+            return Decision(actor, STAY, "history-too-short", compared, k)
         reason = "history-match"
     else:
         compared = None
@@ -190,11 +221,9 @@ def _decide(actor: Actor, verdict: int, path: Sequence[str] | None, k: int, pref
     replay = memo.replay(actor)
     if replay.snapshot is None:
         assert replay.diverged_at is not None
-        return Decision(
-            decision=STAY, reason="replay-diverged", prefix_hash=compared, diverged_seq=replay.diverged_at + 1, **base
-        )
+        return Decision(actor, STAY, "replay-diverged", compared, k, diverged_seq=replay.diverged_at + 1)
     landing = Snapshot(replay.snapshot.configuration, actor.snapshot.context)
-    return Decision(decision=MIGRATE, reason=reason, prefix_hash=compared, landing=landing, timers=replay.timers, **base)
+    return Decision(actor, MIGRATE, reason, compared, k, landing, replay.timers)
 
 
 def combine_tokens(parts: Sequence[tuple[int, int]]) -> str:

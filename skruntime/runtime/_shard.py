@@ -321,10 +321,11 @@ class Shard:
         batch = self.store.batch()
         moved: dict[str, Actor] = {}
         heap_entries: list[tuple[float, str, str]] = []
+        audit: list[tuple[str, dict[str, Any]]] = []
         for decision in evaluation.decisions:
             record = decision.record(deployment_id, now, parent_id, version.id)
             batch.put("decisions", (decision.actor_id, ordinal), record)
-            batch.put("deployment_decisions", (ordinal, decision.actor_id), record)
+            audit.append((decision.actor_id, record))
             if not decision.migrates:
                 continue
             actor = self.actors[decision.actor_id]
@@ -340,6 +341,8 @@ class Shard:
             new = actor.moved(version.id, version.machine, decision.landing, now, timers)
             batch.put("actors", actor.id, new.record())
             moved[actor.id] = new
+        for first, page in decision_pages(audit):
+            batch.put("deployment_decisions", (ordinal, first), {"decisions": page})
         cursor = {"deploymentId": deployment_id, "at": now, "digestSum": format(evaluation.digest_sum, "x"), **evaluation.counts()}
         batch.put("cursors", ordinal, cursor)
         await self._commit(batch)
@@ -510,6 +513,21 @@ class Shard:
         for key in expired[:1000]:
             del self.idempotency[key]
             batch.delete("idempotency", key)
+
+
+DECISION_PAGE = 256  # decisions per deployment_decisions record
+
+
+def decision_pages(audit: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, list[list[Any]]]]:
+    """A shard's decisions for one deployment, in the store's key order
+    (shorter actor ids first, then by bytes), cut into pages keyed by their
+    first actor.  One record per page instead of one per actor keeps a large
+    deployment's audit cheap to write; actors' own decisions stay per actor."""
+    audit.sort(key=lambda item: (len(item[0].encode()), item[0].encode()))
+    return [
+        (audit[i][0], [[actor_id, record] for actor_id, record in audit[i : i + DECISION_PAGE]])
+        for i in range(0, len(audit), DECISION_PAGE)
+    ]
 
 
 def _transition(actor: Actor, event_type: str, guards: Mapping[str, bool] | None, quiet: bool = False) -> Step:

@@ -202,19 +202,32 @@ class Machine:
         except InfiniteLoopError:
             return Replay(None, 0)
         _apply_timer_ops(pending, step.timers)
-        snapshot = step.snapshot
+        configuration = step.snapshot.configuration
+        # Walk configurations directly (no Step or Snapshot per event): replay
+        # is the hot path of a deployment.
         for index, (event_type, guards) in enumerate(events):
             # A delayed event in the history fired its timer, as it did live.
             pending.pop(event_type, None)
-            try:
-                step = self.transition(snapshot, event_type, guards)
-            except InfiniteLoopError:
+            if configuration.done:
                 return Replay(None, index)
-            if not step.handled:
+            gkey = self.guard_key(guards) if guards else None
+            result = configuration.cache.get(event_type if gkey is None else (event_type, gkey))
+            if result is None:
+                try:
+                    result = self.transition(Snapshot(configuration, {}), event_type, guards)
+                except InfiniteLoopError:
+                    return Replay(None, index)
+                if not result.handled:
+                    return Replay(None, index)
+                _apply_timer_ops(pending, result.timers)
+                configuration = result.snapshot.configuration
+                continue
+            if result is _NOT_HANDLED or isinstance(result, InfiniteLoopError):
                 return Replay(None, index)
-            _apply_timer_ops(pending, step.timers)
-            snapshot = step.snapshot
-        return Replay(snapshot, None, pending)
+            configuration, _, timers = result
+            if timers:
+                _apply_timer_ops(pending, timers)
+        return Replay(Snapshot(configuration, self.initial_context if context is None else context), None, pending)
 
     # -- reading ------------------------------------------------------------
 

@@ -65,8 +65,8 @@ async def test_the_loan_story(runtime):
 
     deployment = await runtime.deployments.get(summary["deploymentId"])
     assert deployment["status"] == "complete" and deployment["shardsApplied"] == 8 and deployment["migrated"] == 1
-    decisions, _ = await runtime.deployments.decisions(summary["deploymentId"], after=None, limit=100)
-    assert sorted(d["actorId"] for d in decisions) == ["alice", "bob", "carol", "dave"]
+    decisions, more = await runtime.deployments.decisions(summary["deploymentId"], cursor=None, limit=100)
+    assert sorted(d["actorId"] for d in decisions) == ["alice", "bob", "carol", "dave"] and more is None
 
 
 async def test_redeploy_rules(runtime):
@@ -258,3 +258,23 @@ async def test_sends_racing_a_deploy_equal_a_sequential_order(runtime):
             assert version == ("loan-v2" if expect_migrate and seq > cut else "loan-v1")
         straddled += 0 < cut < len(history)
     assert straddled > 0, "the deploy did not land between any actor's events; the race was not exercised"
+
+
+async def test_deployment_decisions_page_through_every_actor(runtime, monkeypatch):
+    from skruntime.runtime import _shard
+
+    monkeypatch.setattr(_shard, "DECISION_PAGE", 3)  # many pages per shard
+    await runtime.deploy({"id": "loan-v1", "definition": LOAN_V1})
+    for i in range(57):
+        await runtime.spawn({"versionId": "loan-v1", "actorId": f"actor-{i}"})
+    result, _ = await runtime.deploy({"id": "loan-v2", "parentId": "loan-v1", "definition": LOAN_V2})
+    dep = result["deployment"]["deploymentId"]
+    for limit in (1, 4, 7, 100):
+        seen, cursor = [], None
+        while True:
+            page, cursor = await runtime.deployments.decisions(dep, cursor=cursor, limit=limit)
+            assert len(page) <= limit
+            seen.extend(d["actorId"] for d in page)
+            if cursor is None:
+                break
+        assert sorted(seen) == sorted(f"actor-{i}" for i in range(57)) and len(seen) == 57
