@@ -79,6 +79,7 @@ class LimitsConfig:
 class RuntimeConfig:
     idempotency_ttl: float = 1 * DAYS
     watch_queue: int = 1_000  # frames buffered per WebSocket subscriber before 4008
+    workers: int = 4  # trio tasks serving the shards (each owns a fixed set of shards)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +199,7 @@ class Config:
             "limits.max_history_path": self.limits.max_history_path,
             "limits.max_iterations": self.limits.max_iterations,
             "runtime.watch_queue": self.runtime.watch_queue,
+            "runtime.workers": self.runtime.workers,
             "store.max_batch_records": self.store.max_batch_records,
         }
         for name, value in positive.items():

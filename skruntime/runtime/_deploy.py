@@ -35,7 +35,8 @@ from .._exceptions import NotFound, PreviewStale, ServiceUnavailable, Unprocessa
 from ..store import MetaBatch
 from ._actor import iso_time
 from ._migration import Evaluation, ReplayMemo, combine_tokens, evaluate_shard
-from ._shard import Shard, Task
+from ._commands import Task
+from ._worker import Worker
 from ._versions import Version
 
 if TYPE_CHECKING:
@@ -113,7 +114,7 @@ class Deployments:
                 if ordinal in cursors.get(shard.index, set()):
                     continue
                 evaluation = evaluate_shard(shard.actors, shard.resident, parent_code, version.history_path, memo)
-                await shard.apply_deployment(evaluation, record["id"], ordinal, version, version.parent_id)
+                await shard.apply_deployment(evaluation, record["id"], ordinal, version, version.parent_id, self.rt.commit, self.rt.hub)
             await self._complete(record)
             self.recovered.append(record["id"])
         self.incomplete = []
@@ -153,35 +154,39 @@ class Deployments:
         """Deploy ``version`` (which has a parent) and migrate; see the module docstring."""
         assert version.parent_id is not None
         parent_id = version.parent_id
-        shards = self.rt.shards
+        workers = self.rt.workers
         ordinal = self.next_ordinal
         dep_id = deployment_id(ordinal)
         memo = ReplayMemo(version.machine)
         parent_code = self.rt.version_codes[parent_id]
-        evaluations: list[Evaluation | None] = [None] * len(shards)
+        evaluations: dict[int, Evaluation] = {}
         evaluated = trio.Event()
         gate = trio.Event()
         proceed = False
-        remaining = len(shards)
+        remaining = len(workers)
         registered = version  # with its deployment id, once decided
 
-        async def in_shard(shard: Shard) -> dict[str, Any] | None:
+        async def in_worker(worker: Worker) -> list[dict[str, Any]]:
+            # Holds the worker (its shards take no events) from evaluation to apply.
             nonlocal remaining
-            evaluation = evaluate_shard(shard.actors, shard.resident, parent_code, version.history_path, memo)
-            evaluations[shard.index] = evaluation
+            for shard in worker.shards.values():
+                evaluations[shard.index] = evaluate_shard(shard.actors, shard.resident, parent_code, version.history_path, memo)
             remaining -= 1
             if remaining == 0:
                 evaluated.set()
             await gate.wait()
             if not proceed:
-                return None
-            return await shard.apply_deployment(evaluation, dep_id, ordinal, registered, parent_id)
+                return []
+            return [
+                await shard.apply_deployment(evaluations[shard.index], dep_id, ordinal, registered, parent_id, self.rt.commit, self.rt.hub)
+                for shard in worker.shards.values()
+            ]
 
-        tasks = [Task(in_shard) for _ in shards]
-        for shard, task in zip(shards, tasks):
-            await shard.submit(task)
+        tasks = [Task(in_worker) for _ in workers]
+        for worker, task in zip(workers, tasks):
+            await worker.submit(task)
         await evaluated.wait()
-        done = [e for e in evaluations if e is not None]
+        done = list(evaluations.values())
         token = combine_tokens([(len(e.decisions), e.digest_sum) for e in done])
         counts = aggregate([e.counts() for e in done])
         try:
@@ -213,10 +218,10 @@ class Deployments:
             proceed = True
         finally:
             gate.set()
-        cursors = []
+        cursors: list[dict[str, Any]] = []
         for task in tasks:
             try:
-                cursors.append(await task.reply.wait())
+                cursors.extend(await task.reply.wait())
             except Exception as exc:
                 raise ServiceUnavailable(
                     f"deployment {dep_id} is recorded but a shard could not apply it ({exc}); "

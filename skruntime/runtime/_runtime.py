@@ -35,7 +35,9 @@ from ..store import MetaBatch, Store, shard_of
 from ._actor import Actor, iso_time
 from ._clock import Clock, TrioClock
 from ._deploy import Deployments, check_expect, decision_view
-from ._shard import Send, Shard, Spawn, Task
+from ._commands import Send, Spawn, Task
+from ._shard import Shard
+from ._worker import Worker, group_shards
 from ._versions import Registry, Version, body_digest
 from ._watch import Hub
 
@@ -109,6 +111,8 @@ class Runtime:
         self.version_codes: dict[str, int] = {}  # version id -> code in resident columns
         self.deployments = Deployments(self)
         self.shards: list[Shard] = []
+        self.workers: list[Worker] = []
+        self._worker_of: list[Worker] = []  # shard index -> serving worker
         self.epoch = 0
         self.ready = False
         self.quarantined: list[dict[str, Any]] = []
@@ -129,14 +133,14 @@ class Runtime:
         async with self.store.running():
             await self._recover()
             async with trio.open_nursery() as nursery:
-                for shard in self.shards:
-                    await nursery.start(shard.run)
+                for worker in self.workers:
+                    await nursery.start(worker.run)
                 self.ready = True
                 task_status.started(self)
                 await self._stop.wait()
                 self.ready = False
-                for shard in self.shards:
-                    shard.close()
+                for worker in self.workers:
+                    worker.close()
                 nursery.cancel_scope.deadline = trio.current_time() + self.config.server.graceful_timeout
 
     def stop(self) -> None:
@@ -156,7 +160,7 @@ class Runtime:
         for index in range(self.store.shard_count):
             shard_store = await self.store.acquire(index, self.epoch)
             shard = Shard(
-                index, shard_store, self._commit_one, self.clock, self.hub, self.config.runtime.idempotency_ttl,
+                index, shard_store, self.clock, self.config.runtime.idempotency_ttl,
                 self.version_codes, self.config.limits.max_history_path,
             )
             load = await shard_store.load()
@@ -183,6 +187,12 @@ class Runtime:
                 shard.idempotency[(actor_id, digest)] = value
             self.shards.append(shard)
         await self.deployments.recover(cursors)
+        owners: dict[int, Worker] = {}
+        for i, group in enumerate(group_shards(self.shards, self.config.runtime.workers)):
+            worker = Worker(i, group, self.commit, self.clock, self.hub)
+            self.workers.append(worker)
+            owners.update(dict.fromkeys(worker.shards, worker))
+        self._worker_of = [owners[i] for i in range(len(self.shards))]
 
     async def _load_versions(self) -> None:
         start: object = None
@@ -210,8 +220,9 @@ class Runtime:
                 raise ServiceUnavailable("too many versions for one process (65,534)")
             self.version_codes[version.id] = len(self.version_codes)
 
-    async def _commit_one(self, batch: Any) -> None:
-        await self.store.commit(batch)
+    async def commit(self, *batches: Any) -> None:
+        """Durable, atomic commit of shard batches (group-committed)."""
+        await self.store.commit(*batches)
 
     def _require_ready(self) -> None:
         if not self.ready:
@@ -219,6 +230,9 @@ class Runtime:
 
     def shard_for(self, actor_id: str) -> Shard:
         return self.shards[shard_of(actor_id, len(self.shards))]
+
+    def worker_for(self, shard: Shard) -> Worker:
+        return self._worker_of[shard.index]
 
     # -- versions -------------------------------------------------------------------
 
@@ -356,9 +370,11 @@ class Runtime:
         version = self.get_version(version_id)
         actor_id = body.get("actorId")
         actor_id = check_id(actor_id, "actorId", "/actorId") if actor_id is not None else "act_" + secrets.token_hex(10)
-        command = Spawn(actor_id, version, check_context(body.get("context"), "/context"), check_guards(body.get("guards"), "/guards"))
         shard = self.shard_for(actor_id)
-        await shard.submit(command)
+        command = Spawn(
+            actor_id, shard.index, version, check_context(body.get("context"), "/context"), check_guards(body.get("guards"), "/guards")
+        )
+        await self.worker_for(shard).submit(command)
         result: dict[str, Any] = await command.reply.wait()
         return result
 
@@ -375,14 +391,14 @@ class Runtime:
         if idempotency_key is not None and not (1 <= len(idempotency_key) <= 256):
             raise Unprocessable("an idempotency key is 1-256 characters", f"{pointer}/idempotencyKey" if pointer else None)
         digest = body_digest({"actorId": actor_id, **body}) if idempotency_key is not None else None
-        return Send(actor_id, event_type, body.get("payload"), guards, idempotency_key, digest)
+        shard = shard_of(actor_id, len(self.shards))
+        return Send(actor_id, shard, event_type, body.get("payload"), guards, idempotency_key, digest)
 
     async def send(self, actor_id: str, body: Any, idempotency_key: str | None = None) -> dict[str, Any]:
         """``POST /v1/actors/{id}/events``: durable once it returns."""
         self._require_ready()
         command = self.make_send(actor_id, body, idempotency_key)
-        shard = self.shard_for(actor_id)
-        await shard.submit(command)
+        await self._worker_of[command.shard].submit(command)
         result: dict[str, Any] = await command.reply.wait()
         return result
 
@@ -411,7 +427,7 @@ class Runtime:
                 commands.append(exc)
         for command in commands:
             if isinstance(command, Send):
-                await self.shard_for(command.actor_id).submit(command)
+                await self._worker_of[command.shard].submit(command)
         results: list[dict[str, Any]] = []
         for command in commands:
             if isinstance(command, RequestError):
@@ -470,9 +486,9 @@ class Runtime:
         last = events[-1]["seq"] if events else after
         return events, (last if last < actor.seq and len(events) == limit else None)
 
-    async def run_in_shard(self, index: int, task: Task) -> Any:
-        """Run ``task`` in shard ``index``'s loop (intake paused meanwhile)."""
-        await self.shards[index].submit(task)
+    async def run_in_worker(self, worker: Worker, task: Task) -> Any:
+        """Run ``task`` in ``worker``'s loop (its intake paused meanwhile)."""
+        await worker.submit(task)
         return await task.reply.wait()
 
 
