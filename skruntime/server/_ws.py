@@ -1,0 +1,377 @@
+"""``WS /v1/watch``: watch state changes, and send events at high volume.
+
+JSON text frames (SPEC section 8).  The API key comes in the
+``Authorization`` header of the handshake, or, for browsers, in a first
+frame ``{"op": "auth", "key": "sk_..."}`` sent within ten seconds.  An
+invalid header is refused during the handshake (HTTP 401 problem+json).
+
+Client frames:
+
+* ``{"op": "subscribe", "actorId": ...}`` or ``{"op": "subscribe",
+  "versionId": ...}``; an actor subscription may carry ``"fromSeq": n``:
+  the history events with ``seq > n`` are replayed as change frames first,
+  then live changes follow, with no gap and no duplicate.
+* ``{"op": "unsubscribe", "actorId" | "versionId": ...}``.
+* ``{"op": "send", "id": <correlation>, "actorId": ..., "event": {type,
+  payload?, guards?}, "idempotencyKey"?: ...}`` (needs scope ``write``).
+  Sends are pipelined: the connection submits each to the runtime in the
+  order received (so events to one actor apply in that order) without
+  waiting for the previous one, and answers each with ``{"op": "result",
+  "id", "status", "body"}`` once it is durable (``body`` is the send
+  response, or a problem document).
+* ``{"op": "auth", "key": ...}``: authenticate (again).
+
+Server frames: ``change`` (``{op, actorId, versionId, seq, stateValue,
+status, event, at}``), ``result``, and ``error`` (``{op, status, type,
+detail}``, plus ``pointer`` when there is one) for frames that cannot be
+applied.
+
+Close codes: 4001 the key is missing, invalid or was revoked; 4008 the
+watcher fell behind (more than ``runtime.watch_queue`` frames queued), resume
+with ``fromSeq``; 1001 the server is shutting down.
+
+How a resume avoids gaps and duplicates: the connection subscribes to the
+hub *before* it reads the history; while it replays, live frames of that
+actor are set aside; after the replay, the set-aside frames with a seq above
+the last replayed one are sent, and from then on frames at or below the last
+seq sent for that actor are dropped.  Frames for one connection are written
+by the ASGI server under one lock, in the order they were produced.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, Final
+
+import orjson
+import trio
+from quart import websocket
+from quart_trio.wrappers import TrioResponse as Response
+from quart_trio.wrappers import TrioWebsocket
+
+from .._exceptions import (
+    BadRequest,
+    Forbidden,
+    RequestError,
+    ServiceUnavailable,
+    Unauthorized,
+    Unprocessable,
+)
+from ..runtime import Overflowed, Runtime, Subscription
+from ..runtime._commands import Send
+from ._auth import ApiKey
+from ._problems import problem_response
+from ._routes import Api, ServerState
+
+__all__ = ["CLOSE_GOING_AWAY", "CLOSE_OVERFLOW", "CLOSE_UNAUTHORIZED", "watch_routes"]
+
+log = logging.getLogger("skruntime.server")
+
+CLOSE_GOING_AWAY: Final = 1001
+CLOSE_UNAUTHORIZED: Final = 4001
+CLOSE_OVERFLOW: Final = 4008
+AUTH_TIMEOUT: Final = 10.0  # seconds to send the auth frame when there was no header
+MAX_IN_FLIGHT: Final = 4096  # sends awaiting their result, per connection (then reading pauses)
+REPLAY_PAGE: Final = 1000
+
+_SEND_FIELDS: Final = frozenset({"op", "id", "actorId", "event", "idempotencyKey"})
+
+
+def watch_routes(api: Api) -> None:
+    """Register ``WS /v1/watch``."""
+    state = api.state
+
+    async def watch() -> Response | None:
+        ws: TrioWebsocket = websocket._get_current_object()  # type: ignore[attr-defined]
+        if not state.ready:
+            return problem_response(ServiceUnavailable("the server is starting or stopping; retry shortly"))
+        key: ApiKey | None = None
+        header = ws.headers.get("Authorization")
+        if header:
+            try:
+                key = state.auth.authenticate(header)
+            except Unauthorized as exc:
+                return problem_response(exc)
+        await ws.accept()
+        await _Connection(state, ws, key).run()
+        return None
+
+    api.websocket("/v1/watch", watch)
+
+
+class _Connection:
+    """One WebSocket connection: a reader (client frames, replays), a drain
+    (live change frames) and a resulter (send results, in submission order)."""
+
+    def __init__(self, state: ServerState, ws: TrioWebsocket, key: ApiKey | None) -> None:
+        self.state = state
+        self.runtime = state.runtime
+        self.ws = ws
+        self.key = key
+        self.sub: Subscription = state.runtime.hub.open()
+        self.capacity = state.runtime.hub.capacity
+        self.replaying: dict[str, list[dict[str, Any]]] = {}  # actor -> live frames set aside during its replay
+        self.last_seq: dict[str, int] = {}  # actor -> last seq sent (for actors that were replayed)
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.scope = trio.CancelScope()
+        self.results_in, self.results_out = trio.open_memory_channel[tuple[Any, Send | None, RequestError | None]](
+            MAX_IN_FLIGHT
+        )
+
+    async def run(self) -> None:
+        metrics = self.state.metrics
+        metrics.ws_connections += 1
+        remove_listener = self.state.auth.on_revoke(self._on_revoke)
+        try:
+            with self.scope:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._drain)
+                    nursery.start_soon(self._resulter)
+                    nursery.start_soon(self._watch_shutdown)
+                    await self._read_loop()
+                    nursery.cancel_scope.cancel()
+        finally:
+            remove_listener()
+            self.sub.close()
+            metrics.ws_connections -= 1
+        if self.close_code is not None:
+            if self.close_code == CLOSE_OVERFLOW:
+                metrics.ws_overflows += 1
+            await self.ws.close(self.close_code, self.close_reason)
+
+    def close(self, code: int, reason: str) -> None:
+        """End the connection with ``code`` (the first reason given wins)."""
+        if self.close_code is None:
+            self.close_code = code
+            self.close_reason = reason
+        self.scope.cancel()
+
+    def _on_revoke(self, key: ApiKey) -> None:
+        if self.key is not None and key.id == self.key.id:
+            self.close(CLOSE_UNAUTHORIZED, "the API key was revoked")
+
+    async def _watch_shutdown(self) -> None:
+        await self.state.closing.wait()
+        self.close(CLOSE_GOING_AWAY, "the server is shutting down")
+
+    async def _send(self, frame: Mapping[str, Any]) -> None:
+        await self.ws.send(orjson.dumps(frame).decode())
+
+    async def _error(self, error: RequestError, correlation: Any = None) -> None:
+        frame: dict[str, Any] = {"op": "error", "status": error.status, "type": error.type_uri, "detail": error.detail}
+        pointer = getattr(error, "pointer", None)
+        if pointer is not None:
+            frame["pointer"] = pointer
+        if correlation is not None:
+            frame["id"] = correlation
+        await self._send(frame)
+
+    # -- client frames -------------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        pending: str | bytes | None = None
+        if self.key is None:
+            with trio.move_on_after(AUTH_TIMEOUT):
+                pending = await self.ws.receive()
+            if pending is None:
+                await self._error(Unauthorized('no API key: send {"op": "auth", "key": "sk_..."} first'))
+                self.close(CLOSE_UNAUTHORIZED, "authentication timed out")
+                return
+        while True:
+            raw = pending if pending is not None else await self.ws.receive()
+            pending = None
+            try:
+                frame = _parse(raw)
+                op = frame.get("op")
+                if op == "auth":
+                    self.key = self.state.auth.check_secret(frame.get("key"))
+                    continue
+                if self.key is None:
+                    await self._error(Unauthorized("authenticate first: {\"op\": \"auth\", \"key\": \"sk_...\"}"))
+                    self.close(CLOSE_UNAUTHORIZED, "not authenticated")
+                    return
+                if not self.state.auth.is_current(self.key):
+                    await self._error(Unauthorized("the API key was revoked"))
+                    self.close(CLOSE_UNAUTHORIZED, "the API key was revoked")
+                    return
+                if op == "send":
+                    await self._submit(frame)
+                elif op == "subscribe":
+                    await self._subscribe(frame)
+                elif op == "unsubscribe":
+                    self._unsubscribe(frame)
+                else:
+                    raise BadRequest("op must be one of 'auth', 'subscribe', 'unsubscribe', 'send'")
+            except Unauthorized as exc:
+                await self._error(exc)
+                self.close(CLOSE_UNAUTHORIZED, "invalid API key")
+                return
+            except RequestError as exc:
+                await self._error(exc)
+
+    # -- sends ---------------------------------------------------------------------
+
+    async def _submit(self, frame: Mapping[str, Any]) -> None:
+        """Validate a send frame and hand it to its shard (in arrival order);
+        its result is written by the resulter once durable."""
+        correlation = frame.get("id")
+        if isinstance(correlation, bool) or not isinstance(correlation, (str, int, float)):
+            raise BadRequest("a send frame needs an 'id' (a string or a number) to correlate its result")
+        try:
+            unknown = sorted(set(frame) - _SEND_FIELDS)
+            if unknown:
+                raise Unprocessable(f"unknown field {unknown[0]!r}", "/" + unknown[0])
+            assert self.key is not None
+            if not self.key.allows("write"):
+                raise Forbidden(f"this API key has scope {self.key.scope!r}; sending events needs 'write'")
+            actor_id = frame.get("actorId")
+            if not isinstance(actor_id, str):
+                raise Unprocessable("actorId must be a string", "/actorId")
+            idempotency_key = frame.get("idempotencyKey")
+            if idempotency_key is not None and (not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= 256):
+                raise Unprocessable("idempotencyKey must be a string of 1-256 characters", "/idempotencyKey")
+            self.state.router.require_local(actor_id)
+            if not self.runtime.ready:
+                raise ServiceUnavailable("the server is starting or stopping; retry shortly")
+            command = self.runtime.make_send(actor_id, frame.get("event"), idempotency_key, "/event")
+            await _enqueue(self.runtime, command)
+        except RequestError as exc:
+            await self.results_in.send((correlation, None, exc))
+            return
+        await self.results_in.send((correlation, command, None))
+
+    async def _resulter(self) -> None:
+        metrics = self.state.metrics
+        async for correlation, command, error in self.results_out:
+            body: Any
+            if command is not None:
+                try:
+                    body = await command.reply.wait()
+                    status = 200
+                    metrics.handled("ws")
+                except RequestError as exc:
+                    error = exc
+                except Exception:  # a bug: logged, answered without details
+                    log.exception("a WebSocket send failed unexpectedly")
+                    body = {"type": "urn:skruntime:problem:internal", "title": "Internal error", "status": 500,
+                            "detail": "the server failed to apply this event; the error was logged"}
+                    status = 500
+            if error is not None:
+                metrics.rejected(error.slug)
+                body = error.to_problem()
+                status = error.status
+            await self._send({"op": "result", "id": correlation, "status": status, "body": body})
+
+    # -- watching ------------------------------------------------------------------
+
+    async def _subscribe(self, frame: Mapping[str, Any]) -> None:
+        actor_id, version_id = _target(frame)
+        from_seq = frame.get("fromSeq")
+        if version_id is not None:
+            if from_seq is not None:
+                raise Unprocessable("fromSeq applies to actor subscriptions only", "/fromSeq")
+            self.runtime.get_version(version_id)  # 404 if unknown
+            self.runtime.hub.subscribe(self.sub, version_id=version_id)
+            return
+        assert actor_id is not None
+        self.state.router.require_local(actor_id)
+        self.runtime.actor(actor_id)  # 404, or 409 if quarantined
+        if from_seq is None:
+            self.runtime.hub.subscribe(self.sub, actor_id=actor_id)
+            return
+        if isinstance(from_seq, bool) or not isinstance(from_seq, int) or from_seq < 0:
+            raise Unprocessable("fromSeq must be an integer >= 0", "/fromSeq")
+        await self._replay(actor_id, from_seq)
+
+    async def _replay(self, actor_id: str, from_seq: int) -> None:
+        stash: list[dict[str, Any]] = []
+        self.replaying[actor_id] = stash
+        try:
+            self.runtime.hub.subscribe(self.sub, actor_id=actor_id)  # before reading: nothing falls in between
+            last = from_seq
+            after: int | None = from_seq
+            while after is not None:
+                events, after = await self.runtime.history(actor_id, after=after, limit=REPLAY_PAGE)
+                version_id = self.runtime.actor(actor_id).version_id
+                for event in events:
+                    await self._send(
+                        {
+                            "op": "change",
+                            "actorId": actor_id,
+                            "versionId": version_id,
+                            "seq": event["seq"],
+                            "stateValue": event["stateValue"],
+                            "status": event["status"],
+                            "event": event["type"],
+                            "at": event["at"],
+                        }
+                    )
+                    last = event["seq"]
+            self.last_seq[actor_id] = max(last, self.last_seq.get(actor_id, -1))
+            while stash:  # the drain keeps appending while we send: no await between check and delete
+                live = stash.pop(0)
+                if live["event"] is None or live["seq"] > self.last_seq[actor_id]:
+                    self.last_seq[actor_id] = max(live["seq"], self.last_seq[actor_id])
+                    await self._send(live)
+        finally:
+            del self.replaying[actor_id]
+
+    def _unsubscribe(self, frame: Mapping[str, Any]) -> None:
+        actor_id, version_id = _target(frame)
+        self.runtime.hub.unsubscribe(self.sub, actor_id=actor_id, version_id=version_id)
+
+    async def _drain(self) -> None:
+        try:
+            async for frame in self.sub:
+                actor_id = frame["actorId"]
+                stash = self.replaying.get(actor_id)
+                if stash is not None:
+                    if len(stash) >= self.capacity:
+                        raise Overflowed()
+                    stash.append(frame)
+                    continue
+                last = self.last_seq.get(actor_id)
+                if last is not None:
+                    if frame["event"] is not None and frame["seq"] <= last:
+                        continue  # already replayed
+                    self.last_seq[actor_id] = max(frame["seq"], last)
+                await self._send(frame)
+        except Overflowed:
+            self.close(CLOSE_OVERFLOW, "the watcher fell behind; reconnect and resume with fromSeq")
+
+
+async def _enqueue(runtime: Runtime, command: Send) -> None:
+    """Queue a validated send without waiting for its reply (commands queued
+    by one caller apply in the order queued).
+
+    TODO(lead): this reaches into the runtime's workers; a public
+    ``Runtime.submit(command)`` (what ``send`` and ``send_batch`` do before
+    they wait) would replace it.
+    """
+    await runtime.worker_for(runtime.shard_for(command.actor_id)).submit(command)
+
+
+def _parse(raw: str | bytes) -> dict[str, Any]:
+    if not isinstance(raw, str):
+        raise BadRequest("frames are JSON text, not binary")
+    try:
+        frame = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"the frame is not valid JSON: {exc}") from None
+    if not isinstance(frame, dict):
+        raise BadRequest("a frame is a JSON object with an 'op'")
+    return frame
+
+
+def _target(frame: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    actor_id = frame.get("actorId")
+    version_id = frame.get("versionId")
+    if (actor_id is None) == (version_id is None):
+        raise Unprocessable("give exactly one of actorId and versionId")
+    if actor_id is not None and not isinstance(actor_id, str):
+        raise Unprocessable("actorId must be a string", "/actorId")
+    if version_id is not None and not isinstance(version_id, str):
+        raise Unprocessable("versionId must be a string", "/versionId")
+    return actor_id, version_id
