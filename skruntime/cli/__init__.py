@@ -14,7 +14,7 @@ from collections.abc import Sequence
 __all__ = ["main"]
 
 # Modules that contribute subcommands; each defines ``add_commands(subparsers)``.
-_COMMAND_MODULES = ("skruntime.cli._serve", "skruntime.cli._store", "skruntime.cli._apikeys")
+_COMMAND_MODULES = ("skruntime.cli._serve", "skruntime.cli._store", "skruntime.cli._apikeys", "skruntime.cli._remote")
 
 
 def build_parser() -> argparse.ArgumentParser:

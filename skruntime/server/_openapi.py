@@ -138,6 +138,103 @@ def _schemas() -> dict[str, Any]:
             },
         },
         "VersionList": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": _ref("Version")}}},
+        "Counts": {
+            "type": "object",
+            "required": ["evaluated", "migrated", "stayed", "byReason"],
+            "properties": {
+                "evaluated": {"type": "integer"},
+                "migrated": {"type": "integer"},
+                "stayed": {"type": "integer"},
+                "byReason": {
+                    "type": "object",
+                    "description": "history-match, no-history-path, done, history-too-short, history-mismatch, replay-diverged",
+                    "additionalProperties": {"type": "integer"},
+                },
+            },
+        },
+        "DeploymentSummary": {
+            "allOf": [_ref("Counts"), {"type": "object", "required": ["deploymentId"], "properties": {"deploymentId": {"type": "string"}}}]
+        },
+        "DeployResponse": {
+            "type": "object",
+            "required": ["version"],
+            "properties": {"version": _ref("Version"), "deployment": _ref("DeploymentSummary")},
+        },
+        "Preview": {
+            "type": "object",
+            "required": ["versionId", "parentId", "previewToken", "counts"],
+            "properties": {
+                "versionId": {"type": "string"},
+                "parentId": {"type": "string"},
+                "historyPath": {"type": ["array", "null"], "items": {"type": "string"}},
+                "previewToken": {"type": "string", "description": "Pass as expect.previewToken to deploy exactly these decisions."},
+                "counts": _ref("Counts"),
+                "migration": {
+                    "type": "object",
+                    "description": "Absent with ?summary=true.",
+                    "properties": {
+                        "wouldMigrate": {
+                            "type": "array",
+                            "items": {"type": "object", "properties": {"actorId": {"type": "string"}, "from": _STATE_VALUE, "to": _STATE_VALUE}},
+                        },
+                        "wouldStay": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {"actorId": {"type": "string"}, "reason": {"type": "string"}, "state": _STATE_VALUE, "divergedSeq": {"type": "integer"}},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+        "Decision": {
+            "type": "object",
+            "required": ["actorId", "deploymentId", "time", "fromVersion", "toVersion", "decision", "reason", "fingerprint", "prefixHash", "k", "landingState"],
+            "properties": {
+                "actorId": {"type": "string"},
+                "deploymentId": {"type": "string"},
+                "time": _TIME,
+                "fromVersion": {"type": "string"},
+                "toVersion": {"type": ["string", "null"]},
+                "decision": {"type": "string", "enum": ["migrate", "stay"]},
+                "reason": {"type": "string"},
+                "seq": {"type": "integer", "description": "The actor's number of handled events when decided."},
+                "fingerprint": {"type": "string", "description": "The actor's fingerprint (hex) when decided."},
+                "prefixHash": {"type": ["string", "null"], "description": "The path hash it was compared with (hex)."},
+                "k": {"type": "integer", "description": "The historyPath length (0 without a path)."},
+                "fromState": _STATE_VALUE,
+                "landingState": {"description": "Where a migrating actor landed; null otherwise."},
+                "divergedSeq": {"type": "integer", "description": "replay-diverged: the seq of the event the new version did not handle."},
+            },
+        },
+        "ActorDecisions": {
+            "type": "object",
+            "required": ["items", "nextAfter"],
+            "properties": {"items": {"type": "array", "items": _ref("Decision")}, "nextAfter": {"type": ["integer", "null"]}},
+        },
+        "DeploymentDecisions": {
+            "type": "object",
+            "required": ["items", "nextCursor"],
+            "properties": {"items": {"type": "array", "items": _ref("Decision")}, "nextCursor": {"type": ["string", "null"]}},
+        },
+        "Deployment": {
+            "allOf": [
+                _ref("Counts"),
+                {
+                    "type": "object",
+                    "properties": {
+                        "deploymentId": {"type": "string"},
+                        "versionId": {"type": "string"},
+                        "parentId": {"type": "string"},
+                        "historyPath": {"type": ["array", "null"], "items": {"type": "string"}},
+                        "createdAt": _TIME,
+                        "status": {"type": "string", "enum": ["applying", "complete"]},
+                        "shardsApplied": {"type": "integer"},
+                    },
+                },
+            ]
+        },
         "SpawnRequest": {
             "type": "object",
             "required": ["versionId"],
@@ -328,11 +425,58 @@ def openapi_document() -> dict[str, Any]:
                 description="201 when created, 200 for an identical redeploy of the same id, 409 for a different body under an existing id.",
                 scope="admin",
                 body="DeployRequest",
-                responses={**_ok("Deployed.", "Version", "201"), **_ok("Already deployed with this exact body.", "Version")},
+                responses={**_ok("Deployed (and migrated).", "DeployResponse", "201"), **_ok("Already deployed with this exact body.", "DeployResponse")},
                 errors=(400, 404, 409, 413, 422),
                 tag="machines",
             ),
             "get": _op("List versions (without definitions), in deploy order.", scope="read", responses=_ok("Versions.", "VersionList"), tag="machines"),
+        },
+        "/v1/machines/preview": {
+            "post": _op(
+                "Preview a deploy: the same evaluation, nothing written.",
+                description="Returns who would migrate where, who would stay and why, and a previewToken; "
+                "?summary=true returns the counts only.",
+                scope="admin",
+                body="DeployRequest",
+                parameters=[_query("summary", "Counts only.", {"type": "boolean", "default": False})],
+                responses=_ok("The evaluation.", "Preview"),
+                errors=(400, 404, 413, 422),
+                tag="machines",
+            )
+        },
+        "/v1/deployments/{deploymentId}": {
+            "get": _op(
+                "What a deployment did: counts by reason and its status.",
+                scope="read",
+                parameters=[_path_param("deploymentId", "The deployment id (dep-N).")],
+                responses=_ok("The deployment.", "Deployment"),
+                errors=(404,),
+                tag="machines",
+            )
+        },
+        "/v1/deployments/{deploymentId}/decisions": {
+            "get": _op(
+                "A deployment's decisions, paged.",
+                scope="read",
+                parameters=[
+                    _path_param("deploymentId", "The deployment id (dep-N)."),
+                    _query("cursor", "The nextCursor of the previous page.", {"type": "string"}),
+                    _LIMIT,
+                ],
+                responses=_ok("A page of decisions.", "DeploymentDecisions"),
+                errors=(400, 404, 422),
+                tag="machines",
+            )
+        },
+        "/v1/actors/{actorId}/decisions": {
+            "get": _op(
+                "Every migration decision for an actor, oldest first.",
+                scope="read",
+                parameters=[_ACTOR_ID, _query("after", "Decisions of deployments after this ordinal.", {"type": "integer", "minimum": 0, "default": 0}), _LIMIT],
+                responses=_ok("A page of decisions.", "ActorDecisions"),
+                errors=(400, 404, 409),
+                tag="actors",
+            )
         },
         "/v1/machines/{versionId}": {
             "get": _op(

@@ -182,6 +182,19 @@ async def send_event(state: ServerState, actor_id: str, body: Any, idempotency_k
     return result
 
 
+async def read_deploy_body(limits: Any) -> Any:
+    """A deploy or preview body, with the definition's own size limit."""
+    body = await read_json(limits.max_body_bytes)
+    if isinstance(body, Mapping) and "definition" in body:
+        size = len(orjson.dumps(body["definition"]))
+        if size > limits.max_definition_bytes:
+            raise PayloadTooLarge(
+                f"the definition is {size} bytes; definitions are limited to "
+                f"{limits.max_definition_bytes} bytes (limits.max_definition_bytes)"
+            )
+    return body
+
+
 def int_param(name: str, default: int, low: int, high: int | None = None) -> int:
     """A query parameter that must be an integer in ``[low, high]``.
 
@@ -244,14 +257,7 @@ def machine_routes(api: Api) -> None:
 
     @api.route("POST", "/v1/machines", scope="admin")
     async def deploy() -> Response:
-        body = await read_json(limits.max_body_bytes)
-        if isinstance(body, Mapping) and "definition" in body:
-            size = len(orjson.dumps(body["definition"]))
-            if size > limits.max_definition_bytes:
-                raise PayloadTooLarge(
-                    f"the definition is {size} bytes; definitions are limited to "
-                    f"{limits.max_definition_bytes} bytes (limits.max_definition_bytes)"
-                )
+        body = await read_deploy_body(limits)
         result, created = await runtime.deploy(body)
         headers = {"Location": f"/v1/machines/{body['id']}"}  # deploy validated it
         return json_response(result, 201 if created else 200, headers)
@@ -367,13 +373,44 @@ def key_routes(api: Api) -> None:
         return Response(b"", status=204)
 
 
-# Installed in this order by create_app.  The lead adds here: a preview route in
-# machine_routes (POST /v1/machines/preview), decisions in event_routes or a
-# new audit_routes (GET /v1/actors/<id>/decisions), and deployment_routes
-# (GET /v1/deployments/<id> and its decisions).
+def migration_routes(api: Api) -> None:
+    """Preview, and the audit: an actor's decisions, a deployment and its decisions."""
+    state = api.state
+    runtime = state.runtime
+    limits = state.config.limits
+
+    @api.route("POST", "/v1/machines/preview", scope="admin")
+    async def preview() -> Response:
+        body = await read_deploy_body(limits)
+        summary = (str_param("summary") or "false").lower()
+        if summary not in ("true", "false", "1", "0"):
+            raise BadRequest("summary must be true or false")
+        return json_response(runtime.preview(body, summary=summary in ("true", "1")))
+
+    @api.route("GET", "/v1/actors/<actor_id>/decisions", scope="read")
+    async def actor_decisions(actor_id: str) -> Response:
+        after = int_param("after", 0, 0)
+        limit = int_param("limit", DEFAULT_PAGE, 1, MAX_PAGE)
+        items, next_after = await runtime.decisions(actor_id, after=after, limit=limit)
+        return json_response({"items": items, "nextAfter": next_after})
+
+    @api.route("GET", "/v1/deployments/<deployment_id>", scope="read")
+    async def deployment(deployment_id: str) -> Response:
+        return json_response(await runtime.deployments.get(deployment_id))
+
+    @api.route("GET", "/v1/deployments/<deployment_id>/decisions", scope="read")
+    async def deployment_decisions(deployment_id: str) -> Response:
+        cursor = str_param("cursor")
+        limit = int_param("limit", DEFAULT_PAGE, 1, MAX_PAGE)
+        items, next_cursor = await runtime.deployments.decisions(deployment_id, cursor=cursor, limit=limit)
+        return json_response({"items": items, "nextCursor": next_cursor})
+
+
+# Installed in this order by create_app.
 ROUTE_GROUPS: Final[tuple[Callable[[Api], None], ...]] = (
     health_routes,
     machine_routes,
+    migration_routes,
     actor_routes,
     event_routes,
     key_routes,

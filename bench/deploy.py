@@ -1,0 +1,145 @@
+"""End-to-end deploy and preview of N actors on a running server (issue 5).
+
+Starts ``skruntime serve`` in a child process, deploys loan-v1, spawns N
+actors and gives each a history of 3-20 events (half start SUBMIT_INFO,
+PAY_FEE: they match), then times over HTTP:
+
+  * preview, counts only (``?summary=true``) and full (every actor listed);
+  * the deploy of loan-v2 with that historyPath: route, land by replay,
+    persist decisions and migrated actors durably, answer.
+
+    python bench/deploy.py [--actors 50000] [--no-record]
+
+Targets: deploy < 0.3 s including durability and preview < 0.1 s at 50,000
+actors; report 1,000,000 too (``--actors 1000000`` takes a long set-up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import trio
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from _common import record  # noqa: E402
+
+from tests import serverproc  # noqa: E402
+
+ADMIN_KEY = "sk_" + "D" * 43
+PAID = ["SUBMIT_INFO", "PAY_FEE"]
+TAIL = ["NOTE", "UPLOAD", "CALL", "REMIND"]
+V1 = {"id": "loan", "initial": "submitted", "states": {
+    "submitted": {"on": {"SUBMIT_INFO": "under_review"}},
+    "under_review": {"on": {"PAY_FEE": "awaiting_docs", "WAIVE_FEE": "awaiting_docs"}},
+    "awaiting_docs": {"on": {**{t: "awaiting_docs" for t in TAIL}, "APPROVE": "approved"}},
+    "approved": {"type": "final"}}}
+V2 = {**V1, "states": {**V1["states"],
+    "under_review": {"on": {"PAY_FEE": "income_verify", "WAIVE_FEE": "awaiting_docs"}},
+    "income_verify": {"on": {**{t: "income_verify" for t in TAIL}, "VERIFY_INCOME": "awaiting_docs"}}}}
+
+
+async def populate(client: httpx.AsyncClient, n: int) -> None:
+    await client.post("/v1/machines", json={"id": "loan-v1", "definition": V1})
+    limiter = trio.Semaphore(48)
+
+    async def spawn(i: int) -> None:
+        async with limiter:
+            r = await client.post("/v1/actors", json={"versionId": "loan-v1", "actorId": f"a{i}"})
+            r.raise_for_status()
+
+    for start in range(0, n, 5000):
+        async with trio.open_nursery() as nursery:
+            for i in range(start, min(n, start + 5000)):
+                nursery.start_soon(spawn, i)
+    rnd = random.Random(3)
+    # Each actor's whole history goes in one batch: batches run concurrently,
+    # and only events within one batch keep their order.
+    chunks: list[list[dict[str, str]]] = [[]]
+    total = 0
+    for i in range(n):
+        head = PAID if i % 2 == 0 else ["SUBMIT_INFO", "WAIVE_FEE"]
+        history = [{"actorId": f"a{i}", "type": t} for t in head + [rnd.choice(TAIL) for _ in range(rnd.randint(1, 18))]]
+        if len(chunks[-1]) + len(history) > 1000:
+            chunks.append([])
+        chunks[-1].extend(history)
+        total += len(history)
+
+    async def batch(chunk: list[dict[str, str]]) -> None:
+        async with limiter:
+            r = await client.post("/v1/events/batch", json={"events": chunk})
+            r.raise_for_status()
+            assert all("seq" in item for item in r.json()["results"])
+
+    async with trio.open_nursery() as nursery:
+        for chunk in chunks:
+            nursery.start_soon(batch, chunk)
+    print(f"populated {n:,} actors, {total:,} events", flush=True)
+
+
+async def measure(url: str, n: int) -> dict[str, float]:
+    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=600) as client:
+        t0 = time.perf_counter()
+        await populate(client, n)
+        setup = time.perf_counter() - t0
+        body = {"id": "loan-v2", "parentId": "loan-v1", "historyPath": PAID, "definition": V2}
+        t0 = time.perf_counter()
+        r = await client.post("/v1/machines/preview", params={"summary": "true"}, json=body)
+        summary_s = time.perf_counter() - t0
+        r.raise_for_status()
+        t0 = time.perf_counter()
+        full = await client.post("/v1/machines/preview", json=body)
+        full_s = time.perf_counter() - t0
+        token = full.json()["previewToken"]
+        t0 = time.perf_counter()
+        r = await client.post("/v1/machines", json={**body, "expect": {"previewToken": token}})
+        deploy_s = time.perf_counter() - t0
+        r.raise_for_status()
+        deployment = r.json()["deployment"]
+        assert deployment["evaluated"] == n and deployment["migrated"] == (n + 1) // 2, deployment
+        return {"setup": setup, "summary": summary_s, "full": full_s, "deploy": deploy_s}
+
+
+async def run(n: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        port = serverproc.free_port()
+        process = await serverproc.start(root, port, SKRUNTIME_BOOTSTRAP_KEY=ADMIN_KEY, SKRUNTIME_STORE_SHARDS="256",
+                                         SKRUNTIME_STORE_MAP_SIZE="8GiB")
+        url = f"http://127.0.0.1:{port}"
+        try:
+            await serverproc.wait_ready(process, url)
+            return await measure(url, n)
+        finally:
+            await serverproc.stop(process)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--actors", type=int, nargs="+", default=[50_000])
+    parser.add_argument("--no-record", action="store_true")
+    args = parser.parse_args()
+    lines = ["| actors | preview (counts) | preview (full list) | deploy (durable) | deploy per actor | set-up |", "|---|---|---|---|---|---|"]
+    for n in args.actors:
+        r = trio.run(run, n)
+        lines.append(f"| {n:,} | {r['summary']:.3f} s | {r['full']:.3f} s | {r['deploy']:.3f} s | {r['deploy'] / n * 1e6:.1f} µs | {r['setup']:.0f} s |")
+        print(lines[-1], flush=True)
+    lines.append("")
+    lines.append("Histories of 3-20 events, half matching the path; over HTTP on loopback against `skruntime serve`.")
+    lines.append("Targets at 50,000 actors: deploy < 0.3 s including durability, preview < 0.1 s.")
+    text = "\n".join(lines)
+    print(text)
+    if not args.no_record:
+        record("deploy (bench/deploy.py)", text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""The sync SDK against ``skruntime serve`` running as a real process."""
+
+import pytest
+
+from skruntime.client import Client, EventNotHandledError, NotFoundError, ValidationError
+
+from .conftest import ADMIN_KEY, LOAN
+
+
+@pytest.fixture(scope="module")
+def sk(process_server):
+    with Client(process_server, api_key=ADMIN_KEY) as client:
+        client.deploy("loan-v1", LOAN)
+        yield client
+
+
+def test_spawn_send_get_history(sk):
+    sk.spawn("loan-v1", actor_id="s1", context={"k": 1})
+    assert sk.send("s1", "SUBMIT_INFO", payload={"doc": 7}).state_value == "under_review"
+    actor = sk.get("s1")
+    assert (actor.seq, actor.context) == (1, {"k": 1})
+    assert [e.payload for e in sk.history("s1")] == [{"doc": 7}]
+    assert "s1" in [a.actor_id for a in sk.list_actors(version_id="loan-v1")]
+
+
+def test_errors(sk):
+    sk.spawn("loan-v1", actor_id="s2")
+    with pytest.raises(EventNotHandledError) as info:
+        sk.send("s2", "APPROVE")
+    assert info.value.accepted == ["SUBMIT_INFO"]
+    with pytest.raises(NotFoundError):
+        sk.send("ghost", "X")
+    with pytest.raises(ValidationError):
+        sk.spawn("loan-v1", actor_id="bad id with spaces")
+
+
+def test_idempotent_send(sk):
+    sk.spawn("loan-v1", actor_id="s3")
+    first = sk.send("s3", "SUBMIT_INFO", idempotency_key="once")
+    again = sk.send("s3", "SUBMIT_INFO", idempotency_key="once")
+    assert first == again and sk.get("s3").seq == 1
+
+
+def test_preview_and_deploy(sk):
+    sk.spawn("loan-v1", actor_id="s4")
+    v2 = {**LOAN, "states": {**LOAN["states"], "submitted": {"on": {"SUBMIT_INFO": "under_review", "WITHDRAW": "rejected"}}}}
+    preview = sk.preview("loan-v2", v2, parent_id="loan-v1")
+    result = sk.deploy("loan-v2", v2, parent_id="loan-v1", expect_token=preview.preview_token)
+    assert result.deployment.evaluated == preview.counts["evaluated"]
+    assert sk.get("s4").version_id == "loan-v2"
+    assert [d.reason for d in sk.decisions("s4")] == ["no-history-path"]
