@@ -145,17 +145,12 @@ class ReplayMemo:
     def __init__(self, machine: Machine) -> None:
         self.machine = machine
         self._memo: dict[tuple[int, int, tuple[str, ...]], list[tuple[list[Any], Replay]]] = {}
-        self.hits = 0
 
     def replay(self, actor: Actor) -> Replay:
-        key = (actor.fingerprint, actor.seq, actor.spawn_guards)
         history = actor.history
-        bucket = self._memo.get(key)
-        if bucket is None:
-            bucket = self._memo[key] = []
+        bucket = self._memo.setdefault((actor.fingerprint, actor.seq, actor.spawn_guards), [])
         for seen, result in bucket:
             if seen == history:
-                self.hits += 1
                 return result
         events = [(event_type, dict.fromkeys(names, True) if names else None) for event_type, names in history]
         spawn = dict.fromkeys(actor.spawn_guards, True) if actor.spawn_guards else None

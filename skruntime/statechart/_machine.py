@@ -203,31 +203,37 @@ class Machine:
             return Replay(None, 0)
         _apply_timer_ops(pending, step.timers)
         configuration = step.snapshot.configuration
-        # Walk configurations directly (no Step or Snapshot per event): replay
-        # is the hot path of a deployment.
         for index, (event_type, guards) in enumerate(events):
             # A delayed event in the history fired its timer, as it did live.
             pending.pop(event_type, None)
-            if configuration.done:
+            advanced = self.advance(configuration, event_type, guards)
+            if advanced is None:
                 return Replay(None, index)
-            gkey = self.guard_key(guards) if guards else None
-            result = configuration.cache.get(event_type if gkey is None else (event_type, gkey))
-            if result is None:
-                try:
-                    result = self.transition(Snapshot(configuration, {}), event_type, guards)
-                except InfiniteLoopError:
-                    return Replay(None, index)
-                if not result.handled:
-                    return Replay(None, index)
-                _apply_timer_ops(pending, result.timers)
-                configuration = result.snapshot.configuration
-                continue
-            if result is _NOT_HANDLED or isinstance(result, InfiniteLoopError):
-                return Replay(None, index)
-            configuration, _, timers = result
+            configuration, timers = advanced
             if timers:
                 _apply_timer_ops(pending, timers)
         return Replay(Snapshot(configuration, self.initial_context if context is None else context), None, pending)
+
+    def advance(
+        self, configuration: Configuration, event_type: str, guards: Mapping[str, bool] | None
+    ) -> tuple[Configuration, tuple[TimerOp, ...]] | None:
+        """One handled event at the level of interned configurations (no
+        snapshot or step objects): the next configuration and the timer
+        operations, or ``None`` if the event is not handled (or loops).
+        The hot path of replays."""
+        if configuration.done:
+            return None
+        gkey = self.guard_key(guards) if guards else None
+        result = configuration.cache.get(event_type if gkey is None else (event_type, gkey))
+        if result is None:
+            try:
+                step = self.transition(Snapshot(configuration, {}), event_type, guards)
+            except InfiniteLoopError:
+                return None
+            return (step.snapshot.configuration, step.timers) if step.handled else None
+        if result is _NOT_HANDLED or isinstance(result, InfiniteLoopError):
+            return None
+        return result[0], result[2]
 
     # -- reading ------------------------------------------------------------
 
