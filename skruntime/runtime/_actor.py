@@ -178,7 +178,8 @@ class Actor:
             "fingerprint": to_hex(self.fingerprint),
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
-            "trace": [[t, list(g)] if g else [t] for t, g in self.trace[: self.seq]],
+            # (type, names) tuples serialize as [type, [names...]]: no per-entry Python work
+            "trace": self.trace[: self.seq],
         }
         if self.spawn_guards:
             rec["spawnGuards"] = list(self.spawn_guards)
