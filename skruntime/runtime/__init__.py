@@ -6,10 +6,11 @@ tests use.
 
 from ._clock import Clock as Clock
 from ._clock import TrioClock as TrioClock
+from ._commands import Send as Send
 from ._runtime import Runtime as Runtime
 from ._versions import Version as Version
 from ._watch import Hub as Hub
 from ._watch import Overflowed as Overflowed
 from ._watch import Subscription as Subscription
 
-__all__ = ["Clock", "Hub", "Overflowed", "Runtime", "Subscription", "TrioClock", "Version"]
+__all__ = ["Clock", "Hub", "Overflowed", "Runtime", "Send", "Subscription", "TrioClock", "Version"]

@@ -394,11 +394,17 @@ class Runtime:
         shard = shard_of(actor_id, len(self.shards))
         return Send(actor_id, shard, event_type, body.get("payload"), guards, idempotency_key, digest)
 
+    async def submit(self, command: Send) -> None:
+        """Queue a validated command (from :meth:`make_send`) without waiting
+        for its reply; commands queued by one caller apply in that order.
+        Await ``command.reply.wait()`` for the durable answer."""
+        await self._worker_of[command.shard].submit(command)
+
     async def send(self, actor_id: str, body: Any, idempotency_key: str | None = None) -> dict[str, Any]:
         """``POST /v1/actors/{id}/events``: durable once it returns."""
         self._require_ready()
         command = self.make_send(actor_id, body, idempotency_key)
-        await self._worker_of[command.shard].submit(command)
+        await self.submit(command)
         result: dict[str, Any] = await command.reply.wait()
         return result
 
@@ -427,7 +433,7 @@ class Runtime:
                 commands.append(exc)
         for command in commands:
             if isinstance(command, Send):
-                await self._worker_of[command.shard].submit(command)
+                await self.submit(command)
         results: list[dict[str, Any]] = []
         for command in commands:
             if isinstance(command, RequestError):

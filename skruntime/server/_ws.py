@@ -58,8 +58,7 @@ from .._exceptions import (
     Unauthorized,
     Unprocessable,
 )
-from ..runtime import Overflowed, Runtime, Subscription
-from ..runtime._commands import Send
+from ..runtime import Overflowed, Runtime, Send, Subscription
 from ._auth import ApiKey
 from ._problems import problem_response
 from ._routes import Api, ServerState
@@ -236,7 +235,7 @@ class _Connection:
             if not self.runtime.ready:
                 raise ServiceUnavailable("the server is starting or stopping; retry shortly")
             command = self.runtime.make_send(actor_id, frame.get("event"), idempotency_key, "/event")
-            await _enqueue(self.runtime, command)
+            await self.runtime.submit(command)
         except RequestError as exc:
             await self.results_in.send((correlation, None, exc))
             return
@@ -340,17 +339,6 @@ class _Connection:
                 await self._send(frame)
         except Overflowed:
             self.close(CLOSE_OVERFLOW, "the watcher fell behind; reconnect and resume with fromSeq")
-
-
-async def _enqueue(runtime: Runtime, command: Send) -> None:
-    """Queue a validated send without waiting for its reply (commands queued
-    by one caller apply in the order queued).
-
-    TODO(lead): this reaches into the runtime's workers; a public
-    ``Runtime.submit(command)`` (what ``send`` and ``send_batch`` do before
-    they wait) would replace it.
-    """
-    await runtime.worker_for(runtime.shard_for(command.actor_id)).submit(command)
 
 
 def _parse(raw: str | bytes) -> dict[str, Any]:
