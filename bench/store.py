@@ -29,6 +29,9 @@ import time
 from pathlib import Path
 
 import lmdb
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine_info  # noqa: E402
 import trio
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -178,15 +181,7 @@ async def bench_concurrent(workdir: Path, level: int, writers: int, seconds: flo
 
 
 def machine() -> str:
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{platform.node()}: {cpu}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, Python {platform.python_version()}, LMDB {'.'.join(map(str, lmdb.version()))}"
+    return f"{platform.node()}: {machine_info()}, LMDB {'.'.join(map(str, lmdb.version()))}"
 
 
 def main() -> None:

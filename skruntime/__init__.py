@@ -50,14 +50,7 @@ __all__ = [
 ]
 
 
-def _fixup_module_metadata() -> None:
-    # Tracebacks and reprs show the public path (skruntime.StoreError), not the
-    # private module the class happens to live in.
-    for name in __all__:
-        obj = globals()[name]
-        if isinstance(obj, type) and obj.__module__.startswith("skruntime."):
-            obj.__module__ = "skruntime"
+from ._util import fixup_module_metadata as _fixup
 
-
-_fixup_module_metadata()
-del _fixup_module_metadata
+_fixup(__name__, globals(), __all__)
+del _fixup

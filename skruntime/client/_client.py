@@ -93,6 +93,19 @@ class BaseClient:
         return DeployResult(Version.from_json(data["version"]), None if deployment is None else Deployment.from_json(deployment), created)
 
     @staticmethod
+    def _spawn_body(
+        version_id: str, actor_id: str | None, context: Mapping[str, Any] | None, guards: Mapping[str, bool] | None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"versionId": version_id}
+        if actor_id is not None:
+            body["actorId"] = actor_id
+        if context is not None:
+            body["context"] = dict(context)
+        if guards:
+            body["guards"] = dict(guards)
+        return body
+
+    @staticmethod
     def _event_body(event_type: str, payload: Any, guards: Mapping[str, bool] | None) -> dict[str, Any]:
         body: dict[str, Any] = {"type": event_type}
         if payload is not None:
@@ -195,13 +208,7 @@ class Client(BaseClient):
 
     def spawn(self, version_id: str, *, actor_id: str | None = None, context: Mapping[str, Any] | None = None,
               guards: Mapping[str, bool] | None = None) -> Actor:
-        body: dict[str, Any] = {"versionId": version_id}
-        if actor_id is not None:
-            body["actorId"] = actor_id
-        if context is not None:
-            body["context"] = dict(context)
-        if guards:
-            body["guards"] = dict(guards)
+        body = self._spawn_body(version_id, actor_id, context, guards)
         data, _ = self._request("POST", "/v1/actors", json_body=body)
         return Actor.from_json(data)
 
@@ -355,13 +362,7 @@ class AsyncClient(BaseClient):
 
     async def spawn(self, version_id: str, *, actor_id: str | None = None, context: Mapping[str, Any] | None = None,
                     guards: Mapping[str, bool] | None = None) -> Actor:
-        body: dict[str, Any] = {"versionId": version_id}
-        if actor_id is not None:
-            body["actorId"] = actor_id
-        if context is not None:
-            body["context"] = dict(context)
-        if guards:
-            body["guards"] = dict(guards)
+        body = self._spawn_body(version_id, actor_id, context, guards)
         data, _ = await self._request("POST", "/v1/actors", json_body=body)
         return Actor.from_json(data)
 

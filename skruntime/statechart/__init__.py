@@ -49,6 +49,7 @@ __all__ = [
     "matches_descriptor",
 ]
 
-for _name in ("Arm", "Cancel", "Limits", "MacroStep", "Machine", "MicroStep", "Replay", "Snapshot", "Step"):
-    globals()[_name].__module__ = "skruntime.statechart"
-del _name
+from .._util import fixup_module_metadata as _fixup
+
+_fixup(__name__, globals(), __all__)
+del _fixup

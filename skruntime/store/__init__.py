@@ -61,9 +61,7 @@ __all__ = [
     "shard_of",
 ]
 
-# Tracebacks and reprs show the public path (skruntime.store.LmdbStore).
-for _name in __all__:
-    _obj = globals()[_name]
-    if getattr(_obj, "__module__", "").startswith(__name__ + "."):
-        _obj.__module__ = __name__
-del _name, _obj
+from .._util import fixup_module_metadata as _fixup
+
+_fixup(__name__, globals(), __all__)
+del _fixup

@@ -28,7 +28,7 @@ from typing import Any, Protocol, Self
 from .._config import Config
 from ._batch import MetaBatch, ShardBatch
 
-__all__ = ["BadRecord", "MetaStore", "ShardLoad", "ShardStore", "Store"]
+__all__ = ["BadRecord", "MetaStore", "ShardHandle", "ShardLoad", "ShardStore", "Store"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +86,33 @@ class ShardLoad:
     def quarantined_actors(self) -> frozenset[str]:
         """The actors with at least one bad record."""
         return frozenset(r.actor_id for r in self.quarantined if r.actor_id is not None)
+
+
+class ShardHandle:
+    """What every backend's shard handle shares: its shard, its epoch, and
+    batches stamped with both.  Backends add ``load``, ``get`` and
+    ``scan_actor`` (see :class:`ShardStore`)."""
+
+    __slots__ = ("_epoch", "_shard", "_shard_count")
+
+    def __init__(self, shard: int, epoch: int, shard_count: int) -> None:
+        self._shard = shard
+        self._epoch = epoch
+        self._shard_count = shard_count
+
+    @property
+    def shard(self) -> int:
+        """The shard."""
+        return self._shard
+
+    @property
+    def epoch(self) -> int:
+        """The epoch it was acquired at."""
+        return self._epoch
+
+    def batch(self) -> ShardBatch:
+        """A new, empty batch for this shard at this epoch."""
+        return ShardBatch(self._shard, self._epoch, self._shard_count)
 
 
 class MetaStore(Protocol):

@@ -44,7 +44,7 @@ from .._exceptions import (
 from . import _backup
 from ._batch import MetaBatch, Op, ShardBatch
 from ._codec import RecordCodec, record_key_id
-from ._contract import BadRecord, ShardLoad
+from ._contract import BadRecord, ShardHandle, ShardLoad
 from ._env import (
     CURRENT_FORMAT,
     FORMAT_KEY,
@@ -761,29 +761,14 @@ class LmdbStore:
         return encode_shard_key(table, shard, key, self._shard_count)
 
 
-class LmdbShardStore:
+class LmdbShardStore(ShardHandle):
     """One shard of an :class:`LmdbStore`, held at one epoch."""
 
-    __slots__ = ("_epoch", "_shard", "_store")
+    __slots__ = ("_store",)
 
     def __init__(self, store: LmdbStore, shard: int, epoch: int) -> None:
+        super().__init__(shard, epoch, store.shard_count)
         self._store = store
-        self._shard = shard
-        self._epoch = epoch
-
-    @property
-    def shard(self) -> int:
-        """The shard."""
-        return self._shard
-
-    @property
-    def epoch(self) -> int:
-        """The epoch it was acquired at."""
-        return self._epoch
-
-    def batch(self) -> ShardBatch:
-        """A new, empty batch for this shard at this epoch."""
-        return ShardBatch(self._shard, self._epoch, self._store.shard_count)
 
     async def load(self) -> ShardLoad:
         """Everything needed to resume the shard (see ``ShardStore.load``)."""

@@ -19,7 +19,7 @@ import trio
 from .._config import Config
 from .._exceptions import Fenced, StoreClosedError
 from ._batch import MetaBatch, ShardBatch
-from ._contract import ShardLoad
+from ._contract import ShardHandle, ShardLoad
 from ._env import U64
 from ._keys import (
     ALL_DATABASES,
@@ -172,29 +172,14 @@ class MemoryStore:
         return out
 
 
-class MemoryShardStore:
+class MemoryShardStore(ShardHandle):
     """One shard of a :class:`MemoryStore`, held at one epoch."""
 
-    __slots__ = ("_epoch", "_shard", "_store")
+    __slots__ = ("_store",)
 
     def __init__(self, store: MemoryStore, shard: int, epoch: int) -> None:
+        super().__init__(shard, epoch, store.shard_count)
         self._store = store
-        self._shard = shard
-        self._epoch = epoch
-
-    @property
-    def shard(self) -> int:
-        """The shard."""
-        return self._shard
-
-    @property
-    def epoch(self) -> int:
-        """The epoch it was acquired at."""
-        return self._epoch
-
-    def batch(self) -> ShardBatch:
-        """A new, empty batch for this shard at this epoch."""
-        return ShardBatch(self._shard, self._epoch, self._store.shard_count)
 
     async def load(self) -> ShardLoad:
         """Everything needed to resume the shard (see ``ShardStore.load``)."""

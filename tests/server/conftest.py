@@ -21,23 +21,14 @@ import trio
 
 from skruntime._config import Config
 from skruntime.server import serve
+from tests.statechart.samples import LOAN_V1
 
 MASTER_B64 = base64.b64encode(bytes(range(32))).decode()
 ADMIN_KEY = "sk_" + "A" * 43
 MAX_BODY = 64 * 1024
 WATCH_QUEUE = 64
 
-LOAN = {
-    "id": "loan",
-    "initial": "submitted",
-    "states": {
-        "submitted": {"on": {"SUBMIT_INFO": "under_review"}},
-        "under_review": {"on": {"PAY_FEE": "awaiting_docs", "WAIVE_FEE": "awaiting_docs"}},
-        "awaiting_docs": {"on": {"APPROVE": "approved", "REJECT": "rejected"}},
-        "approved": {"type": "final"},
-        "rejected": {"type": "final"},
-    },
-}
+LOAN = LOAN_V1  # the SPEC's loan machine
 
 # NEXT cycles s0 -> s1 -> s2 -> s0: after n events the state is s(n mod 3), so
 # every acknowledgement reveals the order its event was applied in.

@@ -1,0 +1,18 @@
+"""Small helpers shared by the package's namespaces."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+__all__ = ["fixup_module_metadata"]
+
+
+def fixup_module_metadata(module_name: str, namespace: Mapping[str, Any], names: Iterable[str]) -> None:
+    """Make classes and functions re-exported by ``module_name`` report it as
+    their ``__module__``, so tracebacks and reprs show the public path
+    (``skruntime.store.LmdbStore``), not the private module they live in."""
+    for name in names:
+        obj = namespace[name]
+        if getattr(obj, "__module__", "").startswith(module_name + "."):
+            obj.__module__ = module_name
