@@ -23,6 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ._store import spinner
+
 __all__ = ["add_commands", "EXIT_OK", "EXIT_REJECTED", "EXIT_USAGE", "EXIT_UNREACHABLE"]
 
 EXIT_OK = 0
@@ -200,8 +202,9 @@ def _json_arg(text: str | None, what: str) -> Any:
 
 def _deploy(args: argparse.Namespace, client: Any) -> int:
     body = _load_body(args)
-    result = client.deploy(body["id"], body["definition"], parent_id=body.get("parentId"),
-                           history_path=body.get("historyPath"), expect_token=args.expect_token)
+    with spinner(f"deploying {body['id']}"):
+        result = client.deploy(body["id"], body["definition"], parent_id=body.get("parentId"),
+                               history_path=body.get("historyPath"), expect_token=args.expect_token)
 
     def render(_: Any) -> None:
         console = _console()
@@ -218,8 +221,9 @@ def _preview(args: argparse.Namespace, client: Any) -> int:
     body = _load_body(args)
     if "parentId" not in body:
         raise UsageError("a preview needs a parent: --parent VERSION (or parentId in the file)")
-    preview = client.preview(body["id"], body["definition"], parent_id=body["parentId"], history_path=body.get("historyPath"),
-                             summary=args.summary)
+    with spinner(f"evaluating the actors of {body['parentId']}"):
+        preview = client.preview(body["id"], body["definition"], parent_id=body["parentId"], history_path=body.get("historyPath"),
+                                 summary=args.summary)
 
     def render(_: Any) -> None:
         from rich.table import Table

@@ -15,12 +15,14 @@ server picks up the new key for reading at once).  ``restore`` and
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import trio
+from rich.console import Console
 
 from .._config import Config
 from .._exceptions import SkRuntimeError
@@ -135,10 +137,34 @@ def _keys_rewrap(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def progress_bar(description: str, *, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr when it is a terminal; ``advance(done, total)``."""
+    if not (enabled and sys.stderr.isatty()):
+        yield lambda done, total: None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True, console=Console(stderr=True)) as bar:
+        task = bar.add_task(description, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+@contextlib.contextmanager
+def spinner(description: str) -> Iterator[None]:
+    """A spinner on stderr when it is a terminal (for work with no measure)."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    with Console(stderr=True).status(description):
+        yield
+
+
 def _verify(args: argparse.Namespace) -> int:
     store = LmdbStore.open(Config.load(), create=False)
     try:
-        report = store.verify()
+        with progress_bar("verifying records", enabled=not args.json) as advance:
+            report = store.verify(advance)
     finally:
         store.close()
     if args.json:
@@ -156,7 +182,8 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _backup(args: argparse.Namespace) -> int:
     config = Config.load()
-    info = backup(config.store.data_dir, args.dest)
+    with spinner(f"backing up {config.store.data_dir}"):
+        info = backup(config.store.data_dir, args.dest)
     print(
         f"backed up {config.store.data_dir} to {info.path} "
         f"(format {info.format}, {info.shard_count} shards, {info.size} bytes)"

@@ -670,17 +670,22 @@ class LmdbStore:
 
     # ------------------------------------------------------------ operations
 
-    def verify(self) -> VerifyReport:
+    def verify(self, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
         """Decode every record of every database (blocking).
 
         Checks each key against the layout (shard in range, actor on the
         right shard) and each value against its envelope, plus the store's
         own records.  Runs in one read transaction: a consistent snapshot,
         concurrent writers are not blocked.
+
+        Args:
+            progress: called now and then with (records checked, total).
         """
         counts: dict[str, int] = {}
         bad: list[BadRecord] = []
         with self._env.begin() as txn:
+            total = sum(txn.stat(self._dbs[database])["entries"] for database in ALL_DATABASES)
+            done = 0
             for database in ALL_DATABASES:
                 n = 0
                 with txn.cursor(db=self._dbs[database]) as cursor:
@@ -689,7 +694,12 @@ class LmdbStore:
                         problem = self._check(database, key, blob)
                         if problem is not None:
                             bad.append(problem)
+                        if progress is not None and (done + n) % 1000 == 0:
+                            progress(done + n, total)
                 counts[database] = n
+                done += n
+            if progress is not None:
+                progress(done, total)
         return VerifyReport(counts, tuple(bad))
 
     def _check(self, database: str, key: bytes, blob: bytes) -> BadRecord | None:

@@ -203,3 +203,33 @@ def test_the_keys_group_is_shared():
 def test_usage_errors(tmp_path, command):
     result = cli(tmp_path, *command)
     assert result.returncode == 2 and "usage:" in result.stderr
+
+
+async def test_verify_and_backup_show_progress_on_a_terminal(tmp_path):
+    import pty
+
+    await seed(tmp_path, [f"a{i}" for i in range(3000)])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SKRUNTIME_")}
+    env.update(SKRUNTIME_DATA_DIR=str(tmp_path / "data"), SKRUNTIME_KEY_FILE=str(tmp_path / "skruntime.key"), TERM="xterm")
+    for args in (["verify"], ["backup", str(tmp_path / "bk")]):
+        leader, follower = pty.openpty()
+        try:
+            done = subprocess.run([sys.executable, "-m", "skruntime.cli", *args], cwd=tmp_path, env=env,
+                                  stdout=subprocess.PIPE, stderr=follower, text=True, timeout=60)
+            os.close(follower)
+            shown = b""
+            while True:
+                try:
+                    chunk = os.read(leader, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+        finally:
+            os.close(leader)
+        assert done.returncode == 0
+        # the bar or spinner was drawn on the terminal, and cleared (transient)
+        assert b"\x1b[" in shown, shown[:200]
+    assert "clean" in subprocess.run([sys.executable, "-m", "skruntime.cli", "verify"], cwd=tmp_path, env=env,
+                                     capture_output=True, text=True, timeout=60).stdout
