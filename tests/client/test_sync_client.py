@@ -49,3 +49,41 @@ def test_preview_and_deploy(sk):
     assert result.deployment.evaluated == preview.counts["evaluated"]
     assert sk.get("s4").version_id == "loan-v2"
     assert [d.reason for d in sk.decisions("s4")] == ["no-history-path"]
+
+
+def test_every_remaining_call(sk, process_server):
+    import threading
+
+    from skruntime.client import AuthError, SendResult
+
+    sk.spawn("loan-v1", actor_id="s5")
+    results = sk.send_batch([{"actorId": "s5", "type": "SUBMIT_INFO"}, {"actorId": "s5", "type": "NOPE"}])
+    assert isinstance(results[0], SendResult) and isinstance(results[1], EventNotHandledError)
+    assert [v.id for v in sk.versions()][0] == "loan-v1"
+    assert sk.version("loan-v1").actors["total"] >= 1
+    v3 = {**LOAN, "states": {**LOAN["states"], "approved": {"type": "final", "description": "v3"}}}
+    deployed = sk.deploy("loan-v3", v3, parent_id="loan-v1", history_path=["SUBMIT_INFO"])
+    deployment = sk.deployment(deployed.deployment.deployment_id)
+    assert deployment.evaluated == deployed.deployment.evaluated
+    assert len(list(sk.deployment_decisions(deployment.deployment_id, page_size=2))) == deployment.evaluated
+    key = sk.create_key("write", "sync test")
+    assert key.id in {k.id for k in sk.list_keys()}
+    sk.revoke_key(key.id)
+    with Client(process_server, api_key=key.key) as revoked:
+        with pytest.raises(AuthError):
+            revoked.get("s5")
+    # watch: frames arrive while another thread sends
+    frames = []
+
+    def send_later():
+        with Client(process_server, api_key=ADMIN_KEY) as other:
+            other.send("s5", "PAY_FEE")
+
+    sender = threading.Timer(0.3, send_later)
+    sender.start()
+    for frame in sk.watch(actor_id="s5", from_seq=0):
+        frames.append((frame["seq"], frame["stateValue"]))
+        if len(frames) == 2:
+            break
+    sender.join()
+    assert frames == [(1, "under_review"), (2, "awaiting_docs")]
