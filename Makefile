@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 SOURCES := pyproject.toml setup.py $(wildcard native/*.c native/*.h native/*.py)
 
-.PHONY: install run test bench fixtures clean
+.PHONY: install run test bench typecheck fixtures clean
 
 install: $(STAMP)
 
@@ -25,6 +25,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py
+
+# mypy --strict over the package (mypy is installed into .venv only for this)
+typecheck: $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check mypy
+	$(PY) -m mypy skruntime --ignore-missing-imports
 
 # Regenerates the XState conformance fixtures (needs node + npm and network);
 # run by hand, the fixtures are committed.

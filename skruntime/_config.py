@@ -113,8 +113,7 @@ class Config:
             raw = data.get(f.name, {})
             if not isinstance(raw, Mapping):
                 raise ConfigError(f.name, "must be a table")
-            section_type = f.default_factory  # type: ignore[misc]
-            defaults = section_type()
+            defaults = _section_defaults(f)
             values: dict[str, Any] = {}
             known = {sf.name: sf for sf in dataclasses.fields(defaults)}
             for key, value in raw.items():
@@ -166,7 +165,7 @@ class Config:
                 raise ConfigError(str(path), f"not valid TOML: {exc}") from exc
         merged = {k: dict(v) if isinstance(v, Mapping) else v for k, v in data.items()}
         for f in dataclasses.fields(cls):
-            for sf in dataclasses.fields(f.default_factory()):  # type: ignore[misc]
+            for sf in dataclasses.fields(_section_defaults(f)):
                 name = _FIXED_ENV.get((f.name, sf.name), f"SKRUNTIME_{f.name}_{sf.name}".upper())
                 if name in env:
                     merged.setdefault(f.name, {})[sf.name] = env[name]
@@ -207,6 +206,13 @@ class Config:
                 raise ConfigError(name, "must be positive")
         if self.backup.interval < 0 or self.backup.keep < 1:
             raise ConfigError("backup", "interval must be >= 0 and keep >= 1")
+
+
+def _section_defaults(f: dataclasses.Field[Any]) -> Any:
+    """A config section's default instance (every section field has a factory)."""
+    factory = f.default_factory
+    assert callable(factory)
+    return factory()
 
 
 _UNITS = {"kib": KIB, "mib": MIB, "gib": GIB, "kb": KIB, "mb": MIB, "gb": GIB, "b": 1}

@@ -13,7 +13,7 @@ misses in C when the native kernel is built.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from ._native_loader import load_native
 
@@ -41,7 +41,7 @@ def extend_pure(h: int, event_type: str) -> int:
     return ((h ^ SEPARATOR) * FNV_PRIME) & _MASK
 
 
-def _make_extend_native() -> object | None:
+def _make_extend_native() -> Callable[[int, str], int] | None:
     native = load_native()
     if native is None:
         return None
@@ -54,7 +54,7 @@ def _make_extend_native() -> object | None:
     return extend_native
 
 
-_compute = _make_extend_native() or extend_pure
+_compute: Callable[[int, str], int] = _make_extend_native() or extend_pure
 _memo: dict[tuple[int, str], int] = {}
 
 
@@ -73,7 +73,7 @@ def extend(h: int, event_type: str) -> int:
         return _memo[key]
     except KeyError:
         pass
-    value = _compute(h, event_type)  # type: ignore[operator]
+    value: int = _compute(h, event_type)
     if len(_memo) >= _MEMO_LIMIT:
         _memo.clear()
     _memo[key] = value

@@ -17,7 +17,7 @@ comparing event types, which rules out hash collisions.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ._exceptions import RoutingError
@@ -135,7 +135,10 @@ def route_pure(
     return bytes(out)
 
 
-def _make_native_route():  # type: ignore[no-untyped-def]
+RouteFn = Callable[[Sequence["array[int]"], "array[int]", "array[int]", int, int, Sequence[int]], bytes]
+
+
+def _make_native_route() -> RouteFn | None:
     native = load_native()
     if native is None:
         return None
@@ -172,4 +175,4 @@ def _make_native_route():  # type: ignore[no-untyped-def]
     return route_native
 
 
-route = _make_native_route() or route_pure
+route: RouteFn = _make_native_route() or route_pure

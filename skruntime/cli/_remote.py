@@ -37,7 +37,7 @@ CONFIG_FILE = Path("~/.config/skruntime/cli.toml")
 
 def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     def command(name: str, help: str, handler: Callable[[argparse.Namespace, Any], int]) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help)
+        p: argparse.ArgumentParser = sub.add_parser(name, help=help)
         p.add_argument("--url", help=f"server URL (env SKRUNTIME_URL; default {DEFAULT_URL})")
         p.add_argument("--key", help="API key (env SKRUNTIME_API_KEY)")
         p.add_argument("--json", action="store_true", help="print the answer as JSON")

@@ -276,7 +276,7 @@ class Client(BaseClient):
         last = from_seq
         while True:
             try:
-                with connect_ws(self._ws_url(), self._http) as ws:
+                with connect_ws(self._ws_url(), self._http) as ws:  # type: ignore[var-annotated]
                     ws.send_text(json.dumps(_subscribe(actor_id, version_id, last)))
                     while True:
                         frame = json.loads(ws.receive_text())
@@ -423,7 +423,7 @@ class AsyncClient(BaseClient):
         last = from_seq
         while True:
             try:
-                async with aconnect_ws(self._ws_url(), self._http) as ws:
+                async with aconnect_ws(self._ws_url(), self._http) as ws:  # type: ignore[var-annotated]
                     await ws.send_text(json.dumps(_subscribe(actor_id, version_id, last)))
                     while True:
                         frame = json.loads(await ws.receive_text())
@@ -455,7 +455,7 @@ def _params(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _backoff(attempt: int) -> float:
-    return min(2.0, 0.05 * (2**attempt))
+    return min(2.0, 0.05 * 2.0**attempt)
 
 
 async def _async_sleep(seconds: float) -> None:

@@ -455,6 +455,7 @@ class _Compiler:
     def _targets(self, node: Node, target: Any, pointer: str) -> tuple[Node, ...] | None:
         if target is None or target == "":
             return None
+        resolved: tuple[Node, ...]
         if isinstance(target, str):
             resolved = (self._resolve_target(node, target, pointer),)
         elif isinstance(target, list):

@@ -151,7 +151,7 @@ class RecordCodec:
         for i, (database, key, _) in enumerate(items):
             nonce = nonces[i * _NONCE_BYTES : (i + 1) * _NONCE_BYTES]
             frame = frames[i]  # a BufferSegment: it has the buffer protocol, which the stubs omit
-            out.append(prefix + nonce + aead.encrypt(nonce, frame, _aad(database, key, prefix)))  # type: ignore[arg-type]
+            out.append(prefix + nonce + aead.encrypt(nonce, frame, _aad(database, key, prefix)))
         return out
 
     def decode(self, database: str, key: bytes, blob: bytes, *, actor_id: str | None = None) -> Any:
