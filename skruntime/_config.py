@@ -80,6 +80,7 @@ class RuntimeConfig:
     idempotency_ttl: float = 1 * DAYS
     watch_queue: int = 1_000  # frames buffered per WebSocket subscriber before 4008
     workers: int = 4  # trio tasks serving the shards (each owns a fixed set of shards)
+    checkpoint_every: int = 16  # events between rewrites of an actor's record (replayed at recovery)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +200,7 @@ class Config:
             "limits.max_iterations": self.limits.max_iterations,
             "runtime.watch_queue": self.runtime.watch_queue,
             "runtime.workers": self.runtime.workers,
+            "runtime.checkpoint_every": self.runtime.checkpoint_every,
             "store.max_batch_records": self.store.max_batch_records,
         }
         for name, value in positive.items():

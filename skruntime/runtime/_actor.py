@@ -67,6 +67,7 @@ class Actor:
         "spawn_guards",
         "trace",
         "timers",
+        "checkpoint_seq",
     )
 
     def __init__(
@@ -94,6 +95,9 @@ class Actor:
         self.spawn_guards = spawn_guards
         self.trace = trace
         self.timers = timers
+        # The seq of this actor's last durable ``actors`` record: events after
+        # it are replayed from ``events`` at recovery (see _shard.py).
+        self.checkpoint_seq = seq
 
     def __repr__(self) -> str:
         return f"<Actor {self.id!r} {self.version_id} {self.snapshot.value!r} seq={self.seq}>"
@@ -111,12 +115,12 @@ class Actor:
         return cls(actor_id, version_id, machine, snapshot, 0, FNV_OFFSET, now, now, spawn_guards, [], {})
 
     def advanced(self, snapshot: Snapshot, entry: TraceEntry, now: float, timers: dict[str, float]) -> Actor:
-        """The actor after handling one more event."""
+        """The actor after handling one more event (not yet checkpointed)."""
         trace = self.trace
         if len(trace) != self.seq:
             del trace[self.seq :]  # a failed write left an entry behind
         trace.append(entry)
-        return Actor(
+        advanced = Actor(
             self.id,
             self.version_id,
             self.machine,
@@ -129,13 +133,25 @@ class Actor:
             trace,
             timers,
         )
+        advanced.checkpoint_seq = self.checkpoint_seq
+        return advanced
 
     def moved(self, version_id: str, machine: Machine, snapshot: Snapshot, now: float, timers: dict[str, float]) -> Actor:
-        """The actor migrated to another version (history unchanged)."""
+        """The actor migrated to another version (history unchanged); its
+        record is written with the move."""
         return Actor(
             self.id, version_id, machine, snapshot, self.seq, self.fingerprint,
             self.created_at, now, self.spawn_guards, self.trace, timers,
         )
+
+    def with_timers(self, timers: dict[str, float]) -> Actor:
+        """The same actor with other pending timers (nothing else changes)."""
+        actor = Actor(
+            self.id, self.version_id, self.machine, self.snapshot, self.seq, self.fingerprint,
+            self.created_at, self.updated_at, self.spawn_guards, self.trace, timers,
+        )
+        actor.checkpoint_seq = self.checkpoint_seq
+        return actor
 
     @property
     def history(self) -> list[TraceEntry]:

@@ -34,11 +34,19 @@ class Reply:
         self._error = error
         self._done.set()
 
-    async def wait(self) -> Any:
-        await self._done.wait()
+    @property
+    def ready(self) -> bool:
+        return self._done.is_set()
+
+    def result(self) -> Any:
+        """The answer of a ready reply (raises its error)."""
         if self._error is not None:
             raise self._error
         return self._value
+
+    async def wait(self) -> Any:
+        await self._done.wait()
+        return self.result()
 
 
 @dataclass(slots=True)

@@ -23,6 +23,7 @@ from .._exceptions import (
     BadRequest,
     Conflict,
     DefinitionError,
+    InfiniteLoopError,
     InvalidDefinition,
     NotFound,
     RequestError,
@@ -32,7 +33,7 @@ from .._exceptions import (
 )
 from ..statechart import Limits, Machine
 from ..store import MetaBatch, Store, shard_of
-from ._actor import Actor, iso_time
+from ._actor import Actor, answered_true, iso_time
 from ._clock import Clock, TrioClock
 from ._deploy import Deployments, check_expect, decision_view
 from ._commands import Send, Spawn, Task
@@ -161,13 +162,16 @@ class Runtime:
             shard_store = await self.store.acquire(index, self.epoch)
             shard = Shard(
                 index, shard_store, self.clock, self.config.runtime.idempotency_ttl,
-                self.version_codes, self.config.limits.max_history_path,
+                self.version_codes, self.config.limits.max_history_path, self.config.runtime.checkpoint_every,
             )
-            load = await shard_store.load()
+            load = await shard_store.load(tail_after=_checkpointed_seq)
             cursors[index] = {ordinal for ordinal, _ in load.cursors}
             timers: dict[str, dict[str, float]] = {}
             for actor_id, event_type, value in load.timers:
                 timers.setdefault(actor_id, {})[event_type] = float(value["fireAt"])
+            tails: dict[str, list[Any]] = {}
+            for actor_id, _, event in load.tails:
+                tails.setdefault(actor_id, []).append(event)
             for record in load.quarantined:
                 if record.actor_id is not None:
                     shard.quarantined[record.actor_id] = record.reason
@@ -178,7 +182,8 @@ class Runtime:
                     if version is None:
                         raise KeyError(f"unknown version {record.get('versionId')!r}")
                     actor = Actor.from_record(actor_id, record, version.machine, timers.get(actor_id, {}))
-                except (KeyError, ValueError, TypeError, SnapshotError) as exc:
+                    actor = replay_tail(actor, tails.get(actor_id, ()))
+                except (KeyError, ValueError, TypeError, SnapshotError, InfiniteLoopError) as exc:
                     shard.quarantined[actor_id] = f"its snapshot does not load: {exc}"
                     self.quarantined.append({"database": "actors", "actorId": actor_id, "reason": str(exc)})
                     continue
@@ -440,7 +445,8 @@ class Runtime:
                 results.append(command.to_problem())
                 continue
             try:
-                results.append(await command.reply.wait())
+                # answers come a turn at a time: most are ready once one is
+                results.append(command.reply.result() if command.reply.ready else await command.reply.wait())
             except RequestError as exc:
                 results.append(exc.to_problem())
         return results
@@ -496,6 +502,31 @@ class Runtime:
         """Run ``task`` in ``worker``'s loop (its intake paused meanwhile)."""
         await worker.submit(task)
         return await task.reply.wait()
+
+
+def _checkpointed_seq(actor_id: str, record: Any) -> int | None:
+    """For ``ShardStore.load``: events after the record's seq are its tail."""
+    seq = record.get("seq") if isinstance(record, Mapping) else None
+    return seq if isinstance(seq, int) else None
+
+
+def replay_tail(actor: Actor, events: Sequence[Mapping[str, Any]]) -> Actor:
+    """Bring a checkpointed actor up to date with the events recorded after
+    its checkpoint, checking each lands where it did live.
+
+    Raises:
+        ValueError: an event does not replay to its recorded state (the
+            actor is then quarantined rather than served wrong).
+    """
+    for event in events:
+        if event["seq"] != actor.seq + 1:
+            raise ValueError(f"event {event['seq']} follows seq {actor.seq}")
+        guards = event.get("guards")
+        step = actor.machine.transition(actor.snapshot, event["type"], guards)
+        if not step.handled or step.snapshot.value != event["stateValue"] or step.snapshot.status != event["status"]:
+            raise ValueError(f"event {event['seq']} ({event['type']}) does not replay to its recorded state")
+        actor = actor.advanced(step.snapshot, (event["type"], answered_true(guards)), float(event["at"]), actor.timers)
+    return actor
 
 
 def event_view(record: Mapping[str, Any]) -> dict[str, Any]:

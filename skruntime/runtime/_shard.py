@@ -39,9 +39,10 @@ __all__ = ["Pending", "Shard", "decision_pages"]
 class Pending:
     """What one worker turn has done so far, before it is durable."""
 
-    __slots__ = ("actors", "shard_of", "dirty", "idempotency", "timers", "changes", "watched")
+    __slots__ = ("actors", "shard_of", "dirty", "idempotency", "timers", "changes", "watched", "now")
 
-    def __init__(self, watched: bool) -> None:
+    def __init__(self, watched: bool, now: float) -> None:
+        self.now = now  # wall time of this turn: every event of the turn gets it
         self.actors: dict[str, Actor] = {}  # new values
         self.shard_of: dict[str, int] = {}  # their shards
         self.dirty: dict[str, None] = {}  # actor records to write
@@ -73,6 +74,10 @@ class Shard:
         idempotency_ttl: seconds an idempotency key is remembered.
         version_codes: shared map of version id -> code in the resident columns.
         resident_depth: fingerprint columns kept (the longest routable path).
+        checkpoint_every: an actor's record is rewritten after this many
+            events (and at spawn, migration and shutdown); the events since
+            are replayed at recovery.  Every event record is written at once,
+            so nothing acknowledged depends on the checkpoint.
     """
 
     def __init__(
@@ -83,8 +88,10 @@ class Shard:
         idempotency_ttl: float,
         version_codes: Mapping[str, int],
         resident_depth: int,
+        checkpoint_every: int = 16,
     ) -> None:
         self.index = index
+        self.checkpoint_every = checkpoint_every
         self.store = store
         self.clock = clock
         self.idempotency_ttl = idempotency_ttl
@@ -110,6 +117,14 @@ class Shard:
                 self.order.append(actor_id)
             self.actors[actor_id] = actor
             self.resident.update(actor_id, codes[actor.version_id], actor.trace, actor.seq)
+
+    def checkpoint_all(self, batch: ShardBatch) -> list[Actor]:
+        """Add a record for every actor with events since its checkpoint;
+        returns them (mark them checkpointed once the batch is durable)."""
+        behind = [actor for actor in self.actors.values() if actor.seq > actor.checkpoint_seq]
+        for actor in behind:
+            batch.put("actors", actor.id, actor.record())
+        return behind
 
     def prune_idempotency(self, now: float, batch: ShardBatch) -> None:
         horizon = now - self.idempotency_ttl
@@ -158,7 +173,7 @@ class Shard:
                 batch.put("timers", (actor.id, event_type), {"fireAt": fire_at, "delay": delay})
                 heap_entries.append((fire_at, actor.id, event_type))
             new = actor.moved(version.id, version.machine, decision.landing, now, timers)
-            batch.put("actors", actor.id, new.record())
+            batch.put("actors", actor.id, new.record())  # a checkpoint: seq is the actor's whole history
             moved[actor.id] = new
         for first, page in decision_pages(audit):
             batch.put("deployment_decisions", (ordinal, first), {"decisions": page})
@@ -246,7 +261,7 @@ class Shard:
         batch.delete("timers", (actor.id, command.event_type))
         step = None if actor.done else _transition(actor, command.event_type, None, quiet=True)
         if step is None or not step.handled:
-            pending.put(self.index, actor.moved(actor.version_id, actor.machine, actor.snapshot, actor.updated_at, timers), dirty=False)
+            pending.put(self.index, actor.with_timers(timers), dirty=False)
             return None
         self._record_event(actor, step, command.event_type, None, None, pending, batch, timers=timers)
         return None
@@ -260,7 +275,7 @@ class Shard:
             step = version.machine.initial_transition(context=command.context, guards=command.guards)
         except InfiniteLoopError as exc:
             raise EventLoop(str(exc)) from None
-        now = self.clock.now()
+        now = pending.now
         actor = Actor.spawned(actor_id, version.id, version.machine, step.snapshot, now, answered_true(command.guards))
         actor.timers = self._apply_timers(actor, step, {}, now, pending, batch)
         pending.put(self.index, actor)
@@ -279,7 +294,7 @@ class Shard:
         batch: ShardBatch,
         timers: dict[str, float] | None = None,
     ) -> Actor:
-        now = self.clock.now()
+        now = pending.now
         timers = self._apply_timers(actor, step, actor.timers if timers is None else timers, now, pending, batch)
         new = actor.advanced(step.snapshot, (event_type, answered_true(guards)), now, timers)
         event: dict[str, Any] = {
@@ -294,7 +309,7 @@ class Shard:
         if guards:
             event["guards"] = dict(guards)
         batch.put("events", (actor.id, new.seq), event)
-        pending.put(self.index, new)
+        pending.put(self.index, new, dirty=new.seq - new.checkpoint_seq >= self.checkpoint_every)
         if pending.watched:
             pending.changes.append((frame(new, event_type), ()))
         return new

@@ -102,6 +102,22 @@ class Worker:
             commands, closing = await self._collect()
             if commands:
                 await self._process(commands)
+        await self.checkpoint_all()
+
+    async def checkpoint_all(self) -> None:
+        """Write the record of every actor with events since its last one
+        (at shutdown, so that the next start replays nothing)."""
+        batches = []
+        written = []
+        for shard in self.shards.values():
+            batch = shard.store.batch()
+            written.extend(shard.checkpoint_all(batch))
+            if len(batch):
+                batches.append(batch)
+        if batches:
+            await self._commit(*batches)
+            for actor in written:
+                actor.checkpoint_seq = actor.seq
 
     async def _collect(self) -> tuple[list[Command], bool]:
         commands: list[Command] = []
@@ -134,12 +150,12 @@ class Worker:
         return due
 
     async def _process(self, commands: list[Command]) -> None:
-        turn = _Turn(self.hub.watched)
+        turn = _Turn(self.hub.watched, self.clock.now())
         for command in commands:
             if isinstance(command, Task):
                 # Tasks run alone, between turns: finish what came before.
                 await self._finish(turn)
-                turn = _Turn(self.hub.watched)
+                turn = _Turn(self.hub.watched, self.clock.now())
                 try:
                     command.reply.set(await command.fn(self))
                 except BaseException as exc:  # handed to the caller, who re-raises
@@ -155,7 +171,7 @@ class Worker:
                 continue
             if not isinstance(command, Fire):
                 turn.answers.append((command.reply, result, None))
-        now = self.clock.now()
+        now = turn.pending.now
         if now >= self._next_prune:
             self._next_prune = now + 60.0
             for shard in self.shards.values():
@@ -180,6 +196,9 @@ class Worker:
                 for reply, _, _ in turn.answers:
                     reply.fail(failure)
                 return
+        for actor_id in pending.dirty:
+            actor = pending.actors[actor_id]
+            actor.checkpoint_seq = actor.seq  # its record is durable now
         for shard_index, actors in pending.by_shard().items():
             self.shards[shard_index].make_current(actors)
         for shard_index, entries in pending.idempotency.items():
@@ -201,8 +220,8 @@ class _Turn:
 
     __slots__ = ("pending", "batches", "answers")
 
-    def __init__(self, watched: bool) -> None:
-        self.pending = Pending(watched)
+    def __init__(self, watched: bool, now: float) -> None:
+        self.pending = Pending(watched, now)
         self.batches: dict[int, ShardBatch] = {}
         self.answers: list[tuple[Reply, Any, BaseException | None]] = []
 

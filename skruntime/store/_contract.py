@@ -21,6 +21,7 @@ The model (``docs/STORAGE.md`` and ARCHITECTURE, "the seams"):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol, Self
@@ -72,6 +73,9 @@ class ShardLoad:
         cursors: ``(deployment ordinal, value)`` for each deployment this
             shard has finished routing.
         quarantined: the records that failed to decode.
+        tails: ``(actor_id, seq, event)`` for the events each actor has after
+            the seq ``load(tail_after=...)`` named for it, ascending (empty
+            unless asked).
     """
 
     shard: int
@@ -81,6 +85,7 @@ class ShardLoad:
     idempotency: tuple[tuple[str, bytes, Any], ...]
     cursors: tuple[tuple[int, Any], ...]
     quarantined: tuple[BadRecord, ...] = ()
+    tails: tuple[tuple[str, int, Any], ...] = ()
 
     @property
     def quarantined_actors(self) -> frozenset[str]:
@@ -171,11 +176,17 @@ class ShardStore(Protocol):
         """A new, empty batch for this shard at this epoch."""
         ...
 
-    async def load(self) -> ShardLoad:
+    async def load(self, *, tail_after: Callable[[str, Any], int | None] | None = None) -> ShardLoad:
         """Everything needed to resume the shard, from one consistent snapshot.
 
         A record that fails to decode is not fatal: it is reported in
         ``quarantined`` and its actor left out; everything else loads.
+
+        Args:
+            tail_after: called with each actor's id and ``actors`` record;
+                when it returns a seq, the actor's ``events`` after that seq
+                are returned in ``tails`` (the runtime checkpoints actor
+                records every few events and replays the rest).
         """
         ...
 

@@ -630,7 +630,7 @@ class LmdbStore:
             return self._scan(database, start, prefix, limit, skip)
         return await trio.to_thread.run_sync(self._scan, database, start, prefix, limit, skip)
 
-    def _load_shard(self, shard: int, epoch: int) -> ShardLoad:
+    def _load_shard(self, shard: int, epoch: int, tail_after: Callable[[str, Any], int | None] | None = None) -> ShardLoad:
         prefix = shard.to_bytes(2, "big")
         bad: list[BadRecord] = []
         tables: dict[str, list[tuple[tuple[Any, ...], Any]]] = {}
@@ -653,6 +653,11 @@ class LmdbStore:
                             except CorruptRecordError as exc:
                                 bad.append(BadRecord(database, key, actor_id, exc.reason))
                 tables[database] = rows
+            tails: list[tuple[str, int, Any]] = []
+            if tail_after is not None:
+                with txn.cursor(db=self._dbs["events"]) as cursor:
+                    for parts, value in tables["actors"]:
+                        self._read_tail(cursor, shard, parts[0], tail_after(parts[0], value), tails, bad)
         for record in bad:
             log.error("quarantined %s/%s (actor %r): %s", record.database, record.key.hex(), record.actor_id, record.reason)
         held = {b.actor_id for b in bad if b.actor_id is not None}
@@ -666,7 +671,33 @@ class LmdbStore:
             ),
             cursors=tuple((parts[0], value) for parts, value in tables["cursors"]),
             quarantined=tuple(bad),
+            tails=tuple(t for t in tails if t[0] not in held),
         )
+
+    def _read_tail(
+        self,
+        cursor: lmdb.Cursor,
+        shard: int,
+        actor_id: str,
+        after: int | None,
+        tails: list[tuple[str, int, Any]],
+        bad: list[BadRecord],
+    ) -> None:
+        """Append the actor's events with seq > ``after`` (none if ``after`` is None)."""
+        if after is None:
+            return
+        start, _ = encode_shard_key("events", shard, (actor_id, after + 1), self._shard_count)
+        actor_prefix = start[:-8]  # the key without its seq
+        if not cursor.set_range(start):
+            return
+        for key, blob in cursor:
+            if not key.startswith(actor_prefix) or len(key) != len(start):
+                break
+            seq = decode_shard_key("events", key)[1][1]
+            try:
+                tails.append((actor_id, seq, self._codec.decode("events", key, blob, actor_id=actor_id)))
+            except CorruptRecordError as exc:
+                bad.append(BadRecord("events", key, actor_id, exc.reason))
 
     # ------------------------------------------------------------ operations
 
@@ -780,9 +811,9 @@ class LmdbShardStore(ShardHandle):
         super().__init__(shard, epoch, store.shard_count)
         self._store = store
 
-    async def load(self) -> ShardLoad:
+    async def load(self, *, tail_after: Callable[[str, Any], int | None] | None = None) -> ShardLoad:
         """Everything needed to resume the shard (see ``ShardStore.load``)."""
-        return await trio.to_thread.run_sync(self._store._load_shard, self._shard, self._epoch)
+        return await trio.to_thread.run_sync(self._store._load_shard, self._shard, self._epoch, tail_after)
 
     async def get(self, table: str, key: object) -> Any | None:
         """The value at ``key`` in shard table ``table``, or ``None``."""

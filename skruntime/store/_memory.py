@@ -9,7 +9,7 @@ suite runs against both) and for fast tests of code above the store.
 from __future__ import annotations
 
 import bisect
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Self
 
@@ -181,18 +181,29 @@ class MemoryShardStore(ShardHandle):
         super().__init__(shard, epoch, store.shard_count)
         self._store = store
 
-    async def load(self) -> ShardLoad:
+    async def load(self, *, tail_after: Callable[[str, Any], int | None] | None = None) -> ShardLoad:
         """Everything needed to resume the shard (see ``ShardStore.load``)."""
         await trio.lowlevel.checkpoint()
         prefix = self._shard.to_bytes(2, "big")
         rows = {name: self._store._scan(name, prefix, prefix, 1 << 62) for name in ("actors", "timers", "idempotency", "cursors")}
+        actors = tuple((decode_shard_key("actors", k)[1][0], v) for k, v in rows["actors"])
+        tails: list[tuple[str, int, Any]] = []
+        if tail_after is not None:
+            for actor_id, value in actors:
+                after = tail_after(actor_id, value)
+                if after is None:
+                    continue
+                start, _ = encode_shard_key("events", self._shard, (actor_id, after + 1), self._store.shard_count)
+                for key, event in self._store._scan("events", start, start[:-8], 1 << 62):
+                    tails.append((actor_id, decode_shard_key("events", key)[1][1], event))
         return ShardLoad(
             self._shard,
             self._epoch,
-            tuple((decode_shard_key("actors", k)[1][0], v) for k, v in rows["actors"]),
+            actors,
             tuple((*decode_shard_key("timers", k)[1], v) for k, v in rows["timers"]),
             tuple((*decode_shard_key("idempotency", k)[1], v) for k, v in rows["idempotency"]),
             tuple((decode_shard_key("cursors", k)[1][0], v) for k, v in rows["cursors"]),
+            tails=tuple(tails),
         )
 
     async def get(self, table: str, key: object) -> Any | None:

@@ -283,6 +283,28 @@ async def test_load_returns_the_shard_and_nothing_else(store):
     assert (await mine.load()).idempotency == ()
 
 
+async def test_load_returns_each_actors_tail_after_the_named_seq(store):
+    shard = await store.acquire(1, 1)
+    a, b, c = actors_of(1, 3)
+    batch = shard.batch()
+    for actor, checkpoint in ((a, 2), (b, 5), (c, 0)):
+        batch.put("actors", actor, {"seq": checkpoint})
+        for seq in range(1, 6):
+            batch.put("events", (actor, seq), {"seq": seq, "of": actor})
+    await store.commit(batch)
+    asked = []
+
+    def tail_after(actor_id, record):
+        asked.append(actor_id)
+        return None if actor_id == c else record["seq"]
+
+    loaded = await shard.load(tail_after=tail_after)
+    assert sorted(asked) == sorted([a, b, c])
+    assert [(actor, seq) for actor, seq, _ in loaded.tails] == [(a, 3), (a, 4), (a, 5)]  # b is complete, c not asked
+    assert all(event == {"seq": seq, "of": actor} for actor, seq, event in loaded.tails)
+    assert (await shard.load()).tails == ()
+
+
 async def test_concurrent_commits_are_all_durable(store):
     shards = [await store.acquire(s, 1) for s in range(SHARDS)]
     tasks, per_task = 40, 15
