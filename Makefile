@@ -21,6 +21,7 @@ run: $(STAMP)
 	$(VENV)/bin/skruntime serve
 
 test: $(STAMP)
+	@./.ci/install-chromium
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

@@ -67,6 +67,7 @@ def _print_started(config: Config, binds: list[str]) -> None:
         key_source = f"key file {Path(config.security.key_file).absolute()}"
     for url in binds:
         print(f"skruntime: serving on {url}  (API: {url}/v1, OpenAPI: {url}/v1/openapi.json)", file=sys.stderr)
+        print(f"skruntime: operator dashboard at {url}/ui/", file=sys.stderr)
     print(f"skruntime: data in {data_dir}; master key from {key_source}", file=sys.stderr)
     print("skruntime: ready; stop with Ctrl-C or SIGTERM", file=sys.stderr, flush=True)
 

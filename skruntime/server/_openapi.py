@@ -235,6 +235,11 @@ def _schemas() -> dict[str, Any]:
                 },
             ]
         },
+        "DeploymentList": {
+            "type": "object",
+            "required": ["items", "nextCursor"],
+            "properties": {"items": {"type": "array", "items": _ref("Deployment")}, "nextCursor": {"type": ["string", "null"]}},
+        },
         "SpawnRequest": {
             "type": "object",
             "required": ["versionId"],
@@ -441,6 +446,16 @@ def openapi_document() -> dict[str, Any]:
                 parameters=[_query("summary", "Counts only.", {"type": "boolean", "default": False})],
                 responses=_ok("The evaluation.", "Preview"),
                 errors=(400, 404, 413, 422),
+                tag="machines",
+            )
+        },
+        "/v1/deployments": {
+            "get": _op(
+                "List deployments in deploy order, with their counts by reason, paged.",
+                scope="read",
+                parameters=[_query("cursor", "The nextCursor of the previous page.", {"type": "string"}), _LIMIT],
+                responses=_ok("A page of deployments.", "DeploymentList"),
+                errors=(400, 422),
                 tag="machines",
             )
         },

@@ -28,13 +28,14 @@ from quart_trio.wrappers import TrioResponse as Response
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from .._config import Config
-from .._exceptions import BadRequest, PayloadTooLarge, RequestError, ServiceUnavailable
+from .._exceptions import BadRequest, PayloadTooLarge, RequestError, ServiceUnavailable, Unprocessable
 from ..runtime import Runtime
 from ._auth import ApiKeys, validate_key_request
 from ._metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ._metrics import Metrics
 from ._problems import JSON_CONTENT_TYPE, http_problem, internal_problem, json_response, problem_response
 from ._router import Router
+from ._ui import ui_routes
 
 __all__ = ["ROUTE_GROUPS", "SEND_ROUTE", "Api", "ServerState", "parse_json", "send_event", "too_large"]
 
@@ -406,13 +407,39 @@ def migration_routes(api: Api) -> None:
         return json_response({"items": items, "nextCursor": next_cursor})
 
 
+def deployment_list_routes(api: Api) -> None:
+    """``GET /v1/deployments``: every deployment, in deploy order, paged."""
+    runtime = api.state.runtime
+
+    @api.route("GET", "/v1/deployments", scope="read")
+    async def list_deployments() -> Response:
+        start = _deployment_cursor(str_param("cursor"))
+        limit = int_param("limit", DEFAULT_PAGE, 1, MAX_PAGE)
+        rows = await runtime.store.meta.scan("deployments", start=start, limit=limit + 1)
+        items = [await runtime.deployments.get(record["id"]) for _, record in rows[:limit]]
+        next_cursor = f"dep-{rows[limit][0]}" if len(rows) > limit else None
+        return json_response({"items": items, "nextCursor": next_cursor})
+
+
+def _deployment_cursor(cursor: str | None) -> int | None:
+    """A ``nextCursor`` of ``GET /v1/deployments`` (``dep-N``) as the ordinal to start from."""
+    if cursor is None or cursor == "":
+        return None
+    prefix, _, number = cursor.partition("-")
+    if prefix != "dep" or not number.isascii() or not number.isdigit() or len(number) > 18:
+        raise Unprocessable("cursor is not one this server issued", "cursor")
+    return int(number)
+
+
 # Installed in this order by create_app.
 ROUTE_GROUPS: Final[tuple[Callable[[Api], None], ...]] = (
     health_routes,
     machine_routes,
     migration_routes,
+    deployment_list_routes,
     actor_routes,
     event_routes,
     key_routes,
+    ui_routes,
 )
 

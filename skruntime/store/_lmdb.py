@@ -690,7 +690,8 @@ class LmdbStore:
         actor_prefix = start[:-8]  # the key without its seq
         if not cursor.set_range(start):
             return
-        for key, blob in cursor:
+        for raw_key, raw_blob in cursor:
+            key, blob = bytes(raw_key), bytes(raw_blob)
             if not key.startswith(actor_prefix) or len(key) != len(start):
                 break
             seq = decode_shard_key("events", key)[1][1]

@@ -12,6 +12,7 @@ from skruntime.store import MemoryStore
 from .conftest import Server, make_config
 
 _IGNORED = {"HEAD", "OPTIONS"}  # added by the framework for every GET / route
+_NOT_API = ("/ui",)  # the dashboard's static files (skruntime/server/_ui.py) are not part of the v1 API
 
 
 def _template(path: str) -> str:
@@ -25,6 +26,8 @@ def served_routes(tmp_path) -> dict[str, set[str]]:
     app = create_app(Runtime(config, store), ApiKeys(store), config)
     routes: dict[str, set[str]] = {}
     for rule in app.url_map.iter_rules():
+        if rule.rule.startswith(_NOT_API):
+            continue
         methods = set(rule.methods or ()) - _IGNORED
         if rule.websocket:
             methods = {"GET"}
