@@ -95,9 +95,6 @@ class Resident:
                 self.columns[depth][slot] = h
         self.lengths[slot] = length
 
-    def set_version(self, actor_id: str, version_code: int) -> None:
-        self.versions[self.slot(actor_id)] = version_code
-
     def route(self, version_code: int, path: Sequence[str], *, pure: bool = False) -> bytes:
         """Verdicts (one byte per slot) for actors on ``version_code`` against
         ``path`` (1 <= len(path) <= max_depth)."""

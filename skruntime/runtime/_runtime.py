@@ -498,11 +498,6 @@ class Runtime:
         last = events[-1]["seq"] if events else after
         return events, (last if last < actor.seq and len(events) == limit else None)
 
-    async def run_in_worker(self, worker: Worker, task: Task) -> Any:
-        """Run ``task`` in ``worker``'s loop (its intake paused meanwhile)."""
-        await worker.submit(task)
-        return await task.reply.wait()
-
 
 def _checkpointed_seq(actor_id: str, record: Any) -> int | None:
     """For ``ShardStore.load``: events after the record's seq are its tail."""

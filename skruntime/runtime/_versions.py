@@ -9,7 +9,7 @@ idempotent 200 and a different body under the same id a 409.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,6 +97,3 @@ class Registry:
 
     def add(self, version: Version) -> None:
         self._versions[version.id] = version
-
-    def children(self, version_id: str) -> Sequence[Version]:
-        return [v for v in self._versions.values() if v.parent_id == version_id]
