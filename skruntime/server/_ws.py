@@ -72,6 +72,7 @@ CLOSE_UNAUTHORIZED: Final = 4001
 CLOSE_OVERFLOW: Final = 4008
 AUTH_TIMEOUT: Final = 10.0  # seconds to send the auth frame when there was no header
 MAX_IN_FLIGHT: Final = 4096  # sends awaiting their result, per connection (then reading pauses)
+MAX_SUBSCRIPTIONS: Final = 10_000  # actors and versions watched, per connection
 REPLAY_PAGE: Final = 1000
 
 _SEND_FIELDS: Final = frozenset({"op", "id", "actorId", "event", "idempotencyKey"})
@@ -267,6 +268,8 @@ class _Connection:
 
     async def _subscribe(self, frame: Mapping[str, Any]) -> None:
         actor_id, version_id = _target(frame)
+        if len(self.sub.actors) + len(self.sub.versions) >= MAX_SUBSCRIPTIONS:
+            raise Unprocessable(f"a connection watches at most {MAX_SUBSCRIPTIONS} actors and versions; use another connection")
         from_seq = frame.get("fromSeq")
         if version_id is not None:
             if from_seq is not None:

@@ -275,3 +275,23 @@ async def test_read_key_cannot_send(server: Server) -> None:
         assert result["op"] == "result" and result["status"] == 403
         assert result["body"]["type"] == "urn:skruntime:problem:forbidden"
     assert (await server.read.get("/v1/actors/alice")).json()["seq"] == 0
+
+
+async def test_subscriptions_per_connection_are_bounded(server: Server, monkeypatch) -> None:
+    from skruntime.server import _ws
+
+    monkeypatch.setattr(_ws, "MAX_SUBSCRIPTIONS", 2)
+    await server.deploy("loan-v1", LOAN)
+    for name in ("a", "b", "c"):
+        await server.spawn("loan-v1", name)
+    async with watch(server, server.keys["read"]) as ws:
+        await send(ws, {"op": "subscribe", "actorId": "a"})
+        await send(ws, {"op": "subscribe", "versionId": "loan-v1"})
+        await send(ws, {"op": "subscribe", "actorId": "c"})
+        refused = await receive(ws)
+        assert (refused["op"], refused["status"]) == ("error", 422) and "at most 2" in refused["detail"]
+        await send(ws, {"op": "unsubscribe", "actorId": "a"})
+        await send(ws, {"op": "subscribe", "actorId": "c"})  # room again
+        await server.send("c", "SUBMIT_INFO")
+        frame = await receive(ws)
+        assert (frame["op"], frame["actorId"]) == ("change", "c")
