@@ -70,6 +70,25 @@ def check_event_type(value: Any, pointer: str) -> str:
     return value
 
 
+MAX_JSON_DEPTH = 64  # nesting of payloads, contexts and definitions (the store serializes ~250)
+
+
+def check_depth(value: Any, pointer: str, limit: int = MAX_JSON_DEPTH) -> None:
+    """Refuse JSON nested deeper than ``limit`` (it could not be stored)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            raise Unprocessable(f"JSON is nested more than {limit} levels deep", pointer)
+        stack.extend((child, depth + 1) for child in children)
+
+
 def check_guards(value: Any, pointer: str) -> dict[str, bool] | None:
     """Validate guard answers: an object of booleans."""
     if value is None:
@@ -87,6 +106,7 @@ def check_context(value: Any, pointer: str) -> dict[str, Any] | None:
         return None
     if not isinstance(value, Mapping):
         raise Unprocessable("context must be a JSON object", pointer)
+    check_depth(value, pointer)
     return dict(value)
 
 
@@ -318,6 +338,7 @@ class Runtime:
         definition = body.get("definition")
         if not isinstance(definition, Mapping):
             raise Unprocessable("definition must be a JSON object (an XState v5 machine config)", "/definition")
+        check_depth(definition, "/definition")
         return version_id, parent_id, path, dict(definition)
 
     def _compile(self, definition: Mapping[str, Any]) -> Machine:
@@ -393,6 +414,8 @@ class Runtime:
             raise Unprocessable(f"unknown field {name!r}", f"{pointer}/{_escape(name)}")
         event_type = check_event_type(body.get("type"), f"{pointer}/type")
         guards = check_guards(body.get("guards"), f"{pointer}/guards")
+        if "payload" in body:
+            check_depth(body["payload"], f"{pointer}/payload")
         if idempotency_key is not None and not (1 <= len(idempotency_key) <= 256):
             raise Unprocessable("an idempotency key is 1-256 characters", f"{pointer}/idempotencyKey" if pointer else None)
         digest = body_digest({"actorId": actor_id, **body}) if idempotency_key is not None else None

@@ -22,6 +22,7 @@ amortises one durable commit over everything that queued up meanwhile.
 from __future__ import annotations
 
 import heapq
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -37,6 +38,7 @@ from ._watch import Hub
 __all__ = ["Worker", "group_shards"]
 
 MAX_COMMANDS_PER_TURN = 4096
+log = logging.getLogger("skruntime.runtime")
 
 
 class Worker:
@@ -168,6 +170,17 @@ class Worker:
             except RequestError as exc:
                 if not isinstance(command, Fire):
                     turn.answers.append((command.reply, None, exc))
+                continue
+            except Exception:
+                # A bug, never the input's fault: drop the whole turn (nothing
+                # of it was written or made current) rather than the worker.
+                log.exception("a command failed unexpectedly; its turn is discarded")
+                failure = ServiceUnavailable("the server could not apply this request; the error was logged, retry")
+                if not isinstance(command, Fire):
+                    command.reply.fail(failure)
+                for reply, _, _ in turn.answers:
+                    reply.fail(failure)
+                turn = _Turn(self.hub.watched, self.clock.now())
                 continue
             if not isinstance(command, Fire):
                 turn.answers.append((command.reply, result, None))

@@ -178,3 +178,44 @@ async def test_list_filters_and_pages(runtime):
     assert sorted(a["actorId"] for a in reviewing) == [f"l{i:02d}" for i in range(0, 30, 3)]
     counts = runtime.count_actors("loan-v1")
     assert counts["byState"] == {"submitted": 20, "under_review": 10}
+
+
+async def test_json_nested_too_deep_is_refused_everywhere(runtime):
+    import orjson
+
+    deep = orjson.loads("[" * 300 + "]" * 300)  # parses fine; could not be stored
+    await runtime.deploy({"id": "loan-v1", "definition": LOAN_V1})
+    await runtime.spawn({"versionId": "loan-v1", "actorId": "a"})
+    for call, pointer in (
+        (runtime.send("a", {"type": "SUBMIT_INFO", "payload": deep}), "/payload"),
+        (runtime.spawn({"versionId": "loan-v1", "actorId": "b", "context": {"x": deep}}), "/context"),
+        (runtime.deploy({"id": "v9", "definition": {**LOAN_V1, "states": {**LOAN_V1["states"], "approved": {"type": "final", "meta": deep}}}}), "/definition"),
+    ):
+        with pytest.raises(Unprocessable) as info:
+            await call
+        assert info.value.pointer == pointer and "nested" in info.value.detail
+    [result] = await runtime.send_batch({"events": [{"actorId": "a", "type": "SUBMIT_INFO", "payload": deep}]})
+    assert (result["status"], result["pointer"]) == (422, "/events/0/payload")
+    assert (await runtime.send("a", {"type": "SUBMIT_INFO", "payload": orjson.loads("[" * 60 + "]" * 60)}))["seq"] == 1
+
+
+async def test_an_unexpected_error_discards_its_turn_not_the_worker(runtime, monkeypatch):
+    from skruntime._exceptions import ServiceUnavailable
+    from skruntime.runtime._shard import Shard
+
+    await runtime.deploy({"id": "c-v1", "definition": COUNTER})
+    await runtime.spawn({"versionId": "c-v1", "actorId": "c"})
+    original = Shard.apply
+    calls = {"n": 0}
+
+    def failing_once(self, command, pending, batch):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("a bug")
+        return original(self, command, pending, batch)
+
+    monkeypatch.setattr(Shard, "apply", failing_once)
+    with pytest.raises(ServiceUnavailable):
+        await runtime.send("c", {"type": "NEXT"})
+    assert runtime.get("c")["seq"] == 0  # nothing of the discarded turn was applied
+    assert (await runtime.send("c", {"type": "NEXT"}))["seq"] == 1  # the worker still serves
