@@ -193,22 +193,24 @@ class Worker:
 
     async def _finish(self, turn: _Turn) -> None:
         pending = turn.pending
-        for actor_id in pending.dirty:
-            actor = pending.actors[actor_id]
-            turn.batches[pending.shard_of[actor_id]].put("actors", actor_id, actor.record())
-        batches = [b for b in turn.batches.values() if len(b)]
-        if batches:
-            try:
+        try:
+            for actor_id in pending.dirty:
+                actor = pending.actors[actor_id]
+                turn.batches[pending.shard_of[actor_id]].put("actors", actor_id, actor.record())
+            batches = [b for b in turn.batches.values() if len(b)]
+            if batches:
                 await self._commit(*batches)
-            except (Fenced, StoreError) as exc:
-                failure = ServiceUnavailable(
-                    "another skruntime process took over this data directory"
-                    if isinstance(exc, Fenced)
-                    else f"the store could not commit: {exc}"
-                )
-                for reply, _, _ in turn.answers:
-                    reply.fail(failure)
-                return
+        except Exception as exc:  # nothing of the turn is durable: answer, keep serving
+            if isinstance(exc, Fenced):
+                failure = ServiceUnavailable("another skruntime process took over this data directory")
+            elif isinstance(exc, StoreError):
+                failure = ServiceUnavailable(f"the store could not commit: {exc}")
+            else:
+                log.exception("a turn's writes could not be prepared; it is discarded")
+                failure = ServiceUnavailable("the server could not apply this request; the error was logged, retry")
+            for reply, _, _ in turn.answers:
+                reply.fail(failure)
+            return
         for actor_id in pending.dirty:
             actor = pending.actors[actor_id]
             actor.checkpoint_seq = actor.seq  # its record is durable now
