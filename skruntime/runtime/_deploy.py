@@ -51,8 +51,8 @@ def deployment_id(ordinal: int) -> str:
 
 def parse_deployment_id(text: str) -> int:
     prefix, _, number = text.partition("-")
-    if prefix != "dep" or not number.isdigit():
-        raise NotFound("deployment", text)
+    if prefix != "dep" or not (number.isascii() and number.isdigit()) or len(number) > 18:
+        raise NotFound("deployment", text)  # ordinals are 64-bit keys; longer ids cannot exist
     return int(number)
 
 

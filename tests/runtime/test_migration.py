@@ -278,3 +278,11 @@ async def test_deployment_decisions_page_through_every_actor(runtime, monkeypatc
             if cursor is None:
                 break
         assert sorted(seen) == sorted(f"actor-{i}" for i in range(57)) and len(seen) == 57
+
+
+async def test_unknown_or_impossible_deployment_ids_are_404(runtime):
+    for dep_id in ("dep-7", "dep-99999999999999999999999", "dep-x", "nope", "dep-٣"):
+        with pytest.raises(NotFound):
+            await runtime.deployments.get(dep_id)
+        with pytest.raises(NotFound):
+            await runtime.deployments.decisions(dep_id, cursor=None, limit=10)
