@@ -29,7 +29,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from .._config import Config
 from .._exceptions import BadRequest, PayloadTooLarge, RequestError, ServiceUnavailable, Unprocessable
-from ..runtime import Runtime
+from ..runtime import Runtime, check_depth
 from ._auth import ApiKeys, validate_key_request
 from ._metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ._metrics import Metrics
@@ -187,6 +187,7 @@ async def read_deploy_body(limits: Any) -> Any:
     """A deploy or preview body, with the definition's own size limit."""
     body = await read_json(limits.max_body_bytes)
     if isinstance(body, Mapping) and "definition" in body:
+        check_depth(body["definition"], "/definition")  # before serializing it to measure it
         size = len(orjson.dumps(body["definition"]))
         if size > limits.max_definition_bytes:
             raise PayloadTooLarge(

@@ -300,3 +300,16 @@ async def test_oversize_body(server: Server) -> None:
 
 async def test_websocket_route_over_plain_http(server: Server) -> None:
     assert_problem(await server.admin.get("/v1/watch"), 426, "upgrade-required")
+
+
+async def test_deeply_nested_json_is_a_422_and_the_server_keeps_serving(server: Server) -> None:
+    deep = "[" * 300 + "]" * 300  # valid JSON the store could not serialize
+    await server.deploy("loan-v1", LOAN)
+    await server.spawn("loan-v1", "alice")
+    response = await server.write.post("/v1/actors/alice/events", content='{"type": "SUBMIT_INFO", "payload": ' + deep + "}",
+                                       headers={"content-type": "application/json"})
+    assert response.status_code == 422 and response.json()["pointer"] == "/payload"
+    response = await server.admin.post("/v1/machines", content='{"id": "x", "definition": {"id": "m", "meta": ' + deep + "}}",
+                                       headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert (await server.send("alice", "SUBMIT_INFO")).json()["seq"] == 1
