@@ -11,6 +11,8 @@ Records (all JSON, all encrypted by the store; see docs/STORAGE.md):
 * ``actors/(actor)``: ``{versionId, snapshot, seq, fingerprint, createdAt,
   updatedAt, spawnGuards?, trace}``, where ``trace`` is the handled events'
   ``[type, [guards answered true]]`` pairs: what replaying the actor needs.
+  It is a checkpoint, rewritten every few events (``checkpoint_seq``); the
+  events after it are replayed at recovery.
 * ``events/(actor, seq)``: ``{seq, type, payload?, guards?, at, stateValue,
   status}``: the history, with the state each event led to (watch resumes
   from it).
