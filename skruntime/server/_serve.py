@@ -33,7 +33,7 @@ from hypercorn.trio import serve as hypercorn_serve
 from .._config import Config
 from .._exceptions import ConfigError
 from ..runtime import Runtime
-from ..store import LmdbStore
+from ..store import LmdbStore, run_backup_schedule
 from ._app import create_app, server_state
 from ._auth import ApiKeys, looks_like_key
 
@@ -95,6 +95,7 @@ async def serve(
                     if secret is not None:
                         _announce_bootstrap_key(secret)
                     outer.start_soon(auth.refresh_forever)
+                    await outer.start(run_backup_schedule, store, config.backup)  # returns at once when disabled
                     task_status.started(binds)
                     await stop.wait()
                     log.info("shutting down: draining queued events, then closing connections")
