@@ -493,7 +493,7 @@ class Runtime:
         out: list[dict[str, Any]] = []
         while shard_index < len(self.shards):
             shard = self.shards[shard_index]
-            order = shard.order
+            order = shard.resident.actor_ids  # creation order: slots are never reused
             while position < len(order):
                 actor = shard.actors.get(order[position])
                 position += 1

@@ -96,7 +96,6 @@ class Shard:
         self.clock = clock
         self.idempotency_ttl = idempotency_ttl
         self.actors: dict[str, Actor] = {}
-        self.order: list[str] = []  # actor ids in creation order (list paging)
         self.quarantined: dict[str, str] = {}  # actor id -> reason
         self.idempotency: dict[tuple[str, bytes], dict[str, Any]] = {}
         self.version_codes = version_codes
@@ -106,15 +105,12 @@ class Shard:
 
     def add_loaded(self, actor: Actor) -> None:
         self.actors[actor.id] = actor
-        self.order.append(actor.id)
         self.resident.update(actor.id, self.version_codes[actor.version_id], actor.trace, actor.seq)
 
     def make_current(self, actors: Mapping[str, Actor]) -> None:
         """Install new actor values (their writes are durable)."""
         codes = self.version_codes
         for actor_id, actor in actors.items():
-            if actor_id not in self.actors:
-                self.order.append(actor_id)
             self.actors[actor_id] = actor
             self.resident.update(actor_id, codes[actor.version_id], actor.trace, actor.seq)
 

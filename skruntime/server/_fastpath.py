@@ -26,7 +26,7 @@ import orjson
 import trio
 
 from .._exceptions import RequestError, ServiceUnavailable
-from ._problems import JSON_CONTENT_TYPE, PROBLEM_CONTENT_TYPE, PROBLEM_PREFIX
+from ._problems import INTERNAL_PROBLEM, JSON_CONTENT_TYPE, PROBLEM_CONTENT_TYPE
 from ._routes import SEND_ROUTE, ServerState, parse_json, send_event, too_large
 
 __all__ = ["FastSend"]
@@ -103,15 +103,7 @@ class FastSend:
                     await self._drain(receive)  # keep the connection usable for the next request
             except Exception:  # a bug: logged, answered without details
                 log.exception("internal error while answering a request")
-                status, content_type = 500, PROBLEM_CONTENT_TYPE
-                payload = orjson.dumps(
-                    {
-                        "type": PROBLEM_PREFIX + "internal",
-                        "title": "Internal error",
-                        "status": 500,
-                        "detail": "the server failed to answer this request; the error was logged",
-                    }
-                )
+                status, payload, content_type = 500, orjson.dumps(INTERNAL_PROBLEM), PROBLEM_CONTENT_TYPE
         except _Disconnected:
             return
         headers.append((b"content-type", content_type.encode()))

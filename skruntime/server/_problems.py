@@ -116,17 +116,21 @@ def http_problem(error: HTTPException) -> Response:
     return Response(orjson.dumps(doc), status=status, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
 
 
+# The one problem document for a bug: the traceback goes to the log, never to
+# the caller (HTTP routes, the send fast path and WebSocket results use it).
+INTERNAL_PROBLEM: Final[dict[str, object]] = {
+    "type": PROBLEM_PREFIX + "internal",
+    "title": "Internal error",
+    "status": 500,
+    "detail": "the server failed to answer this request; the error was logged",
+}
+
+
 def internal_problem(error: BaseException | None) -> Response:
-    """A generic 500: the traceback goes to the log, never to the caller."""
+    """A generic 500 (see :data:`INTERNAL_PROBLEM`)."""
     if error is not None:
         log.error("internal error while answering a request", exc_info=error)
-    doc = {
-        "type": PROBLEM_PREFIX + "internal",
-        "title": "Internal error",
-        "status": 500,
-        "detail": "the server failed to answer this request; the error was logged",
-    }
-    return Response(orjson.dumps(doc), status=500, content_type=PROBLEM_CONTENT_TYPE)
+    return Response(orjson.dumps(INTERNAL_PROBLEM), status=500, content_type=PROBLEM_CONTENT_TYPE)
 
 
 async def drain_body() -> None:

@@ -60,7 +60,7 @@ from .._exceptions import (
 )
 from ..runtime import Overflowed, Runtime, Send, Subscription
 from ._auth import ApiKey
-from ._problems import problem_response
+from ._problems import INTERNAL_PROBLEM, problem_response
 from ._routes import Api, ServerState
 
 __all__ = ["CLOSE_GOING_AWAY", "CLOSE_OVERFLOW", "CLOSE_UNAUTHORIZED", "watch_routes"]
@@ -255,8 +255,7 @@ class _Connection:
                     error = exc
                 except Exception:  # a bug: logged, answered without details
                     log.exception("a WebSocket send failed unexpectedly")
-                    body = {"type": "urn:skruntime:problem:internal", "title": "Internal error", "status": 500,
-                            "detail": "the server failed to apply this event; the error was logged"}
+                    body = dict(INTERNAL_PROBLEM)
                     status = 500
             if error is not None:
                 metrics.rejected(error.slug)

@@ -29,7 +29,24 @@ class Op(NamedTuple):
     actor_id: str | None  # the owning actor, for error reports
 
 
-class ShardBatch:
+class _Batch:
+    """The operation list both batch kinds keep, in the order added."""
+
+    __slots__ = ("_ops",)
+
+    def __init__(self) -> None:
+        self._ops: list[Op] = []
+
+    @property
+    def ops(self) -> tuple[Op, ...]:
+        """The operations, in order."""
+        return tuple(self._ops)
+
+    def __len__(self) -> int:
+        return len(self._ops)
+
+
+class ShardBatch(_Batch):
     """Puts and deletes on one shard's tables, carrying the writer's epoch.
 
     Make one with ``ShardStore.batch()`` (which fills in shard, epoch and
@@ -50,7 +67,7 @@ class ShardBatch:
         shard_count: the store's shard count.
     """
 
-    __slots__ = ("_ops", "epoch", "shard", "shard_count")
+    __slots__ = ("epoch", "shard", "shard_count")
 
     def __init__(self, shard: int, epoch: int, shard_count: int) -> None:
         if not 1 <= shard_count <= _MAX_SHARDS:
@@ -62,7 +79,7 @@ class ShardBatch:
         self.shard = shard
         self.epoch = epoch
         self.shard_count = shard_count
-        self._ops: list[Op] = []
+        super().__init__()
 
     def put(self, table: str, key: object, value: Any) -> None:
         """Store ``value`` (JSON-able) at ``key`` in ``table``; overwrites.
@@ -85,29 +102,18 @@ class ShardBatch:
         raw, actor_id = encode_shard_key(table, self.shard, key, self.shard_count)
         self._ops.append(Op(table, raw, None, actor_id))
 
-    @property
-    def ops(self) -> tuple[Op, ...]:
-        """The operations, in order."""
-        return tuple(self._ops)
-
-    def __len__(self) -> int:
-        return len(self._ops)
-
     def __repr__(self) -> str:
         return f"ShardBatch(shard={self.shard}, epoch={self.epoch}, ops={len(self._ops)})"
 
 
-class MetaBatch:
+class MetaBatch(_Batch):
     """Puts and deletes on the metadata tables (no shard, no epoch).
 
     Tables and key parts: ``versions (version_id,)``, ``deployments
     (ordinal,)``, ``api_keys (key_hash,)`` (bytes), ``meta (name,)``.
     """
 
-    __slots__ = ("_ops",)
-
-    def __init__(self) -> None:
-        self._ops: list[Op] = []
+    __slots__ = ()
 
     def put(self, table: str, key: object, value: Any) -> None:
         """Store ``value`` (JSON-able) at ``key`` in ``table``; overwrites.
@@ -124,14 +130,6 @@ class MetaBatch:
         """Remove ``key`` from ``table``; deleting a missing key is a no-op."""
         raw = encode_meta_key(table, key)
         self._ops.append(Op(table, raw, None, None))
-
-    @property
-    def ops(self) -> tuple[Op, ...]:
-        """The operations, in order."""
-        return tuple(self._ops)
-
-    def __len__(self) -> int:
-        return len(self._ops)
 
     def __repr__(self) -> str:
         return f"MetaBatch(ops={len(self._ops)})"
