@@ -29,4 +29,33 @@ size_t skr_route(const uint64_t *const *columns, size_t n_columns,
                  uint16_t version, uint32_t k, const uint64_t *prefix,
                  uint8_t *out);
 
+/* The record sealer (seal.c; seal_stub.c when built without OpenSSL and
+ * libzstd).  Return codes of skr_seal_many: */
+#define SKR_SEAL_OK 0
+#define SKR_SEAL_UNAVAILABLE (-1)
+#define SKR_SEAL_SPACE (-2)
+#define SKR_SEAL_RANDOM (-3)
+#define SKR_SEAL_ZSTD (-4)
+#define SKR_SEAL_CRYPTO (-5)
+
+/* Per-thread state: a zstd compression context and a cipher context. */
+typedef struct skr_sealer skr_sealer;
+
+/* 1 when the sealer was built, 0 for the stand-in. */
+int skr_seal_available(void);
+skr_sealer *skr_sealer_new(void);
+void skr_sealer_free(skr_sealer *s);
+
+/* Seals n records.  `in` holds, for each record in turn, its dbpart
+ * (length byte + database name), its key and its plaintext, whose sizes are
+ * lens[3i], lens[3i+1], lens[3i+2].  `key` is the 32-byte data key, `header`
+ * the 5-byte record prefix (format byte, key id big-endian).  Records are
+ * written one after the other into `out`; the size of record i is stored in
+ * lens[3n + i] (so `lens` has 4n entries).  `out_capacity` must cover
+ * 33 + ZSTD_compressBound(plaintext size) per record (else SKR_SEAL_SPACE,
+ * with nothing promised about `out`). */
+int skr_seal_many(skr_sealer *s, const uint8_t *key, const uint8_t *header, int level,
+                  const uint8_t *in, size_t *lens, size_t n,
+                  uint8_t *out, size_t out_capacity);
+
 #endif

@@ -4,6 +4,10 @@ The kernel (``skruntime._native``, built from ``native/`` by cffi at install
 time) is optional: every native function has a pure-Python twin that gives the
 same answers.  ``SKRUNTIME_FORCE_PURE=1`` forces the twins, which is how the
 test suite checks that both agree.
+
+The record sealer in the kernel (``native/seal.c``) is built only when
+OpenSSL and libzstd were found at install time; :func:`load_sealer` says
+whether it is there (the store's Python codec does the same work otherwise).
 """
 
 from __future__ import annotations
@@ -12,12 +16,14 @@ import os
 import warnings
 from types import ModuleType
 
-__all__ = ["load_native", "native_status"]
+__all__ = ["load_native", "load_sealer", "native_status"]
 
 _FORCE_ENV = "SKRUNTIME_FORCE_PURE"
 _status = "unloaded"
 _module: ModuleType | None = None
 _loaded = False
+_sealer_checked = False
+_sealer: ModuleType | None = None
 
 
 def load_native() -> ModuleType | None:
@@ -49,7 +55,43 @@ def load_native() -> ModuleType | None:
     return _module
 
 
+def load_sealer() -> ModuleType | None:
+    """The kernel module if it has the record sealer, else ``None``.
+
+    ``None`` under ``SKRUNTIME_FORCE_PURE``, without the kernel (whose
+    absence :func:`load_native` reports), or when the kernel was built
+    without OpenSSL or libzstd (a warning says so once).
+    """
+    global _sealer, _sealer_checked
+    if _sealer_checked:
+        return _sealer
+    native = load_native()
+    _sealer_checked = True
+    if native is None:
+        return None
+    if not _has_sealer(native):
+        warnings.warn(
+            "skruntime's native kernel was built without its record sealer (OpenSSL headers or "
+            "libzstd were missing at install time); the store seals records in Python, which "
+            "is slower. Install libssl-dev and libzstd, then reinstall.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return None
+    _sealer = native
+    return _sealer
+
+
+def _has_sealer(native: ModuleType) -> bool:
+    # A kernel built before the sealer existed has no skr_seal_available.
+    available = getattr(native.lib, "skr_seal_available", None)
+    return available is not None and bool(available())
+
+
 def native_status() -> str:
     """A human-readable word on which implementation is in use."""
     load_native()
-    return _status
+    if _module is None:
+        return _status
+    sealer = "with" if _has_sealer(_module) else "without"
+    return f"{_status} ({sealer} the record sealer)"

@@ -1,4 +1,8 @@
-"""The record envelope (skruntime/store/_codec.py)."""
+"""The record envelope (skruntime/store/_codec.py).
+
+Every test taking the ``codec`` fixture runs twice: sealing with the native
+C sealer (skipped when it is not built) and with the Python codec.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,21 @@ import struct
 import pytest
 
 from skruntime import CorruptRecordError, DecryptionError
+from skruntime._native_loader import load_sealer
 from skruntime.store._codec import FORMAT, HEADER_BYTES, RecordCodec, record_key_id
 from skruntime.store._keyring import Keyring
+
+needs_sealer = pytest.mark.skipif(load_sealer() is None, reason="the native record sealer is not built")
 
 KEY = b"\x00\x03\x05alice"
 VALUE = {"stateValue": {"review": "pending"}, "context": {"amount": 125000, "note": "ünïcødé"}, "seq": 3}
 
 
-@pytest.fixture
-def codec() -> RecordCodec:
-    return RecordCodec(Keyring.new())
+@pytest.fixture(params=[pytest.param(True, marks=needs_sealer, id="native"), pytest.param(False, id="python")])
+def codec(request) -> RecordCodec:
+    codec = RecordCodec(Keyring.new(), native=request.param)
+    assert codec.native is request.param
+    return codec
 
 
 def test_round_trip(codec):
