@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from skruntime._config import Config  # noqa: E402
+from skruntime._native_loader import native_status  # noqa: E402
 from skruntime.store import LmdbStore, shard_of  # noqa: E402
 from skruntime.store._codec import RecordCodec, dumps  # noqa: E402
 from skruntime.store._keyring import Keyring  # noqa: E402
@@ -72,15 +73,32 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def bench_codec(level: int) -> float:
-    codec = RecordCodec(Keyring.new(), zstd_level=level)
+def bench_codec(level: int, native: bool, group: int) -> float | None:
+    """Seconds to seal one ~500-byte snapshot, in groups of ``group``
+    (``None`` when the native sealer is asked for and not built)."""
+    try:
+        codec = RecordCodec(Keyring.new(), zstd_level=level, native=native)
+    except RuntimeError:
+        return None
     rng = random.Random(1)
-    plain = dumps(snapshot("loan-00000001", 1, rng))
-    n = 20000
+    items = [("actors", b"\x00\x01\x0dloan-00000001", dumps(snapshot("loan-00000001", 1, rng)))] * group
+    rounds = 20000 // group
     t0 = time.perf_counter()
-    for _ in range(n):
-        codec.seal("actors", b"\x00\x01\x0dloan-00000001", plain)
-    return (time.perf_counter() - t0) / n
+    for _ in range(rounds):
+        codec.seal_many(items)
+    return (time.perf_counter() - t0) / (rounds * group)
+
+
+def codec_summary(level: int) -> str:
+    native = [bench_codec(level, True, n) for n in (64, 1)]
+    python = [bench_codec(level, False, n) for n in (64, 1)]
+    text = "codec (zstd + AES-GCM) per ~500 B snapshot, in groups of 64 / alone: "
+    if native[0] is not None and native[1] is not None:
+        text += f"C sealer {native[0] * 1e6:.1f} / {native[1] * 1e6:.1f} us, "
+    else:
+        text += "C sealer not built, "
+    assert python[0] is not None and python[1] is not None
+    return text + f"Python {python[0] * 1e6:.1f} / {python[1] * 1e6:.1f} us"
 
 
 def bench_raw(workdir: Path, n: int) -> list[float]:
@@ -196,7 +214,7 @@ def main() -> None:
     workdir = ROOT / "bench" / "out"
     workdir.mkdir(parents=True, exist_ok=True)
 
-    encode = bench_codec(args.zstd_level)
+    codec = codec_summary(args.zstd_level)
     raw = bench_raw(workdir, args.commits)
     single = trio.run(bench_single, workdir, args.zstd_level, args.commits)
     count, elapsed, group_lat, per_txn = trio.run(
@@ -236,7 +254,7 @@ def main() -> None:
         f"(b) <= 1.3x (a) latency (p50): {'met' if pct(single, 0.5) <= 1.3 * pct(raw, 0.5) else 'NOT met'}."
     )
     header = (
-        f"zstd level {args.zstd_level}; codec (zstd + AES-GCM) {encode * 1e6:.1f} us per ~500 B snapshot; "
+        f"zstd level {args.zstd_level}; {codec}; store sealer: {native_status()}; "
         f"{args.writers} writers for {args.seconds:g} s; {args.commits} commits in (a) and (b)."
     )
     table = "\n".join(lines)

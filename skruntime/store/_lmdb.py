@@ -481,15 +481,17 @@ class LmdbStore:
                 job.error = _group_error(exc)
             return
         group = _GroupState(txn)
+        ops = group.ops
         try:
             self._refresh_keyring(txn)
             for job in jobs:
                 payload = job.payload
                 try:
-                    if isinstance(payload, _Commit):
-                        self._check_fences(payload.batches, group)
-                        for batch in payload.batches:
-                            group.ops.extend(batch.ops)
+                    if type(payload) is _Commit:
+                        batches = payload.batches
+                        self._check_fences(batches, group)
+                        for batch in batches:
+                            ops += batch._ops  # the batch's own list: no copy
                     else:
                         self._flush(group)
                         job.result = self._apply_job(payload, group)
@@ -524,9 +526,12 @@ class LmdbStore:
         raise TypeError(f"unknown writer payload {payload!r}")  # pragma: no cover
 
     def _check_fences(self, batches: tuple[ShardBatch | MetaBatch, ...], group: _GroupState) -> None:
+        epochs = group.epochs
         for batch in batches:
             if type(batch) is ShardBatch:
-                current = self._epoch(group, batch.shard)
+                current = epochs.get(batch.shard)
+                if current is None:
+                    current = self._epoch(group, batch.shard)
                 if current != batch.epoch:
                     raise Fenced(batch.shard, batch.epoch, current)
 
@@ -537,13 +542,18 @@ class LmdbStore:
             return
         txn = group.txn
         dbs = self._dbs
-        puts = [op for op in ops if op.plain is not None]
-        sealed = iter(self._codec.seal_many([(op.database, op.key, op.plain) for op in puts]))  # type: ignore[misc]
-        for op in ops:
-            if op.plain is None:
-                txn.delete(op.key, db=dbs[op.database])
-            else:
-                txn.put(op.key, next(sealed), db=dbs[op.database])
+        puts = [(op.database, op.key, op.plain) for op in ops if op.plain is not None]
+        sealed = self._codec.seal_many(puts)
+        if len(puts) == len(ops):
+            for (database, key, _), value in zip(puts, sealed):
+                txn.put(key, value, db=dbs[database])
+        else:
+            values = iter(sealed)
+            for op in ops:
+                if op.plain is None:
+                    txn.delete(op.key, db=dbs[op.database])
+                else:
+                    txn.put(op.key, next(values), db=dbs[op.database])
         ops.clear()
 
     def _epoch(self, group: _GroupState, shard: int) -> int:
