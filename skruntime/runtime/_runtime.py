@@ -11,6 +11,7 @@ drain what is queued before returning.
 from __future__ import annotations
 
 import base64
+import functools
 import re
 import secrets
 from collections.abc import Mapping, Sequence
@@ -36,7 +37,7 @@ from ..store import MetaBatch, Store, shard_of
 from ._actor import Actor, answered_true, iso_time
 from ._clock import Clock, TrioClock
 from ._deploy import Deployments, check_expect, decision_view
-from ._commands import Send, Spawn, Task
+from ._commands import Command, Send, Spawn, Task
 from ._shard import Shard
 from ._worker import Worker, group_shards
 from ._versions import Registry, Version, body_digest
@@ -47,11 +48,18 @@ __all__ = ["Runtime"]
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@~-]{0,127}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 RESERVED_EVENT_PREFIX = "xstate."
+_EVENT_FIELDS = frozenset({"type", "payload", "guards"})
+_BATCH_FIELDS = _EVENT_FIELDS | {"actorId", "idempotencyKey"}
+
+
+# Every request computes its actor's shard; a process sees the same actors
+# again and again, so the hash is memoised (bounded).
+shard_index = functools.lru_cache(maxsize=1 << 16)(shard_of)
 
 
 def check_id(value: Any, what: str, pointer: str) -> str:
     """Validate an actor or version id."""
-    if not isinstance(value, str) or not _ID.fullmatch(value):
+    if type(value) is not str or not _valid_id(value):
         raise Unprocessable(
             f"{what} must be 1-128 characters of letters, digits and . _ : @ ~ -, starting with a letter or digit",
             pointer,
@@ -61,13 +69,31 @@ def check_id(value: Any, what: str, pointer: str) -> str:
 
 def check_event_type(value: Any, pointer: str) -> str:
     """Validate an event type sent by a caller (SPEC section 3)."""
-    if not isinstance(value, str) or not 1 <= len(value) <= 128:
-        raise Unprocessable("an event type is a string of 1-128 characters", pointer)
+    if type(value) is str:
+        problem = _event_type_problem(value)
+        if problem is None:
+            return value
+    else:
+        problem = "an event type is a string of 1-128 characters"
+    raise Unprocessable(problem, pointer)
+
+
+# Ids and event types repeat from request to request: their checks are
+# memoised (bounded), which matters on the batch path.
+@functools.lru_cache(maxsize=1 << 14)
+def _valid_id(value: str) -> bool:
+    return _ID.fullmatch(value) is not None
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _event_type_problem(value: str) -> str | None:
+    if not 1 <= len(value) <= 128:
+        return "an event type is a string of 1-128 characters"
     if _CONTROL.search(value):
-        raise Unprocessable("an event type cannot contain control characters", pointer)
+        return "an event type cannot contain control characters"
     if value.startswith(RESERVED_EVENT_PREFIX):
-        raise Unprocessable("event types starting with 'xstate.' are reserved for the runtime", pointer)
-    return value
+        return "event types starting with 'xstate.' are reserved for the runtime"
+    return None
 
 
 MAX_JSON_DEPTH = 64  # nesting of payloads, contexts and definitions (the store serializes ~250)
@@ -254,7 +280,7 @@ class Runtime:
             raise ServiceUnavailable("the server is starting or stopping; retry shortly")
 
     def shard_for(self, actor_id: str) -> Shard:
-        return self.shards[shard_of(actor_id, len(self.shards))]
+        return self.shards[shard_index(actor_id, len(self.shards))]
 
     def worker_for(self, shard: Shard) -> Worker:
         return self._worker_of[shard.index]
@@ -408,19 +434,28 @@ class Runtime:
         """Validate one event (``{type, payload?, guards?}``) into a command."""
         if not isinstance(body, Mapping):
             raise BadRequest("an event must be a JSON object")
-        unknown = set(body) - {"type", "payload", "guards"}
-        if unknown:
-            name = sorted(unknown)[0]
+        return self._send_command(actor_id, body, _EVENT_FIELDS, idempotency_key, pointer)
+
+    def _send_command(
+        self, actor_id: str, body: Mapping[str, Any], fields: frozenset[str], idempotency_key: str | None, pointer: str
+    ) -> Send:
+        if not body.keys() <= fields:
+            name = sorted(set(body) - fields)[0]
             raise Unprocessable(f"unknown field {name!r}", f"{pointer}/{_escape(name)}")
         event_type = check_event_type(body.get("type"), f"{pointer}/type")
-        guards = check_guards(body.get("guards"), f"{pointer}/guards")
-        if "payload" in body:
-            check_depth(body["payload"], f"{pointer}/payload")
-        if idempotency_key is not None and not (1 <= len(idempotency_key) <= 256):
-            raise Unprocessable("an idempotency key is 1-256 characters", f"{pointer}/idempotencyKey" if pointer else None)
-        digest = body_digest({"actorId": actor_id, **body}) if idempotency_key is not None else None
-        shard = shard_of(actor_id, len(self.shards))
-        return Send(actor_id, shard, event_type, body.get("payload"), guards, idempotency_key, digest)
+        guards = body.get("guards")
+        if guards is not None:
+            guards = check_guards(guards, f"{pointer}/guards")
+        payload = body.get("payload")
+        if payload is not None and isinstance(payload, (dict, list, Mapping)):
+            check_depth(payload, f"{pointer}/payload")
+        digest = None
+        if idempotency_key is not None:
+            if not 1 <= len(idempotency_key) <= 256:
+                raise Unprocessable("an idempotency key is 1-256 characters", f"{pointer}/idempotencyKey" if pointer else None)
+            event = {k: v for k, v in body.items() if k != "actorId" and k != "idempotencyKey"}
+            digest = body_digest({"actorId": actor_id, **event})
+        return Send(actor_id, shard_index(actor_id, len(self.shards)), event_type, payload, guards, idempotency_key, digest)
 
     async def submit(self, command: Send) -> None:
         """Queue a validated command (from :meth:`make_send`) without waiting
@@ -436,43 +471,53 @@ class Runtime:
         result: dict[str, Any] = await command.reply.wait()
         return result
 
+    def make_batch(self, items: Any, pointer: str = "/events") -> list[Send | RequestError]:
+        """Validate a batch's items (``{actorId, type, payload?, guards?,
+        idempotencyKey?}``): a command for each valid one, the error of each
+        invalid one, in order."""
+        if not isinstance(items, list):
+            raise BadRequest('the body must be {"events": [...]}')
+        limit = self.config.limits.max_batch_events
+        if len(items) > limit:
+            raise Unprocessable(f"a batch holds at most {limit} events", pointer)
+        commands: list[Send | RequestError] = []
+        for i, item in enumerate(items):
+            try:
+                if type(item) is not dict and not isinstance(item, Mapping):
+                    raise BadRequest(f"event {i} must be a JSON object")
+                actor_id = check_id(item.get("actorId"), "actorId", f"{pointer}/{i}/actorId")
+                key = item.get("idempotencyKey")
+                if key is not None and not isinstance(key, str):
+                    raise Unprocessable("idempotencyKey must be a string", f"{pointer}/{i}/idempotencyKey")
+                commands.append(self._send_command(actor_id, item, _BATCH_FIELDS, key, f"{pointer}/{i}"))
+            except RequestError as exc:
+                commands.append(exc)
+        return commands
+
+    async def submit_batch(self, commands: Sequence[Send | RequestError]) -> None:
+        """Queue a batch's commands, one hand-over per worker; commands to
+        one actor apply in batch order."""
+        per_worker: dict[Worker, list[Command]] = {}
+        workers = self._worker_of
+        for command in commands:
+            if isinstance(command, Send):
+                worker = workers[command.shard]
+                queued = per_worker.get(worker)
+                if queued is None:
+                    queued = per_worker[worker] = []
+                queued.append(command)
+        for worker, queued in per_worker.items():
+            await worker.submit(queued)
+
     async def send_batch(self, body: Any) -> list[dict[str, Any]]:
         """``POST /v1/events/batch``: results in order, each a send response or
         a problem; events to one actor apply in batch order."""
         self._require_ready()
-        if not isinstance(body, Mapping) or not isinstance(body.get("events"), list):
+        if not isinstance(body, Mapping):
             raise BadRequest('the body must be {"events": [...]}')
-        items = body["events"]
-        if len(items) > self.config.limits.max_batch_events:
-            raise Unprocessable(f"a batch holds at most {self.config.limits.max_batch_events} events", "/events")
-        commands: list[Send | RequestError] = []
-        for i, item in enumerate(items):
-            pointer = f"/events/{i}"
-            try:
-                if not isinstance(item, Mapping):
-                    raise BadRequest(f"event {i} must be a JSON object")
-                actor_id = check_id(item.get("actorId"), "actorId", f"{pointer}/actorId")
-                key = item.get("idempotencyKey")
-                if key is not None and not isinstance(key, str):
-                    raise Unprocessable("idempotencyKey must be a string", f"{pointer}/idempotencyKey")
-                event = {k: v for k, v in item.items() if k not in ("actorId", "idempotencyKey")}
-                commands.append(self.make_send(actor_id, event, key, pointer))
-            except RequestError as exc:
-                commands.append(exc)
-        for command in commands:
-            if isinstance(command, Send):
-                await self.submit(command)
-        results: list[dict[str, Any]] = []
-        for command in commands:
-            if isinstance(command, RequestError):
-                results.append(command.to_problem())
-                continue
-            try:
-                # answers come a turn at a time: most are ready once one is
-                results.append(command.reply.result() if command.reply.ready else await command.reply.wait())
-            except RequestError as exc:
-                results.append(exc.to_problem())
-        return results
+        commands = self.make_batch(body.get("events"))
+        await self.submit_batch(commands)
+        return await batch_results(commands)
 
     def get(self, actor_id: str) -> dict[str, Any]:
         """``GET /v1/actors/{id}``."""
@@ -520,6 +565,23 @@ class Runtime:
         events = [event_view(value) for _, value in rows]
         last = events[-1]["seq"] if events else after
         return events, (last if last < actor.seq and len(events) == limit else None)
+
+
+async def batch_results(commands: Sequence[Send | RequestError]) -> list[dict[str, Any]]:
+    """A submitted batch's results in order: each send response, or the
+    problem object of a rejected item."""
+    results: list[dict[str, Any]] = []
+    for command in commands:
+        if isinstance(command, RequestError):
+            results.append(command.to_problem())
+            continue
+        reply = command.reply
+        try:
+            # answers come a turn at a time: most are ready once one is
+            results.append(reply.result() if reply.ready else await reply.wait())
+        except RequestError as exc:
+            results.append(exc.to_problem())
+    return results
 
 
 def _checkpointed_seq(actor_id: str, record: Any) -> int | None:

@@ -37,11 +37,16 @@ __all__ = ["Pending", "Shard", "decision_pages"]
 
 
 class Pending:
-    """What one worker turn has done so far, before it is durable."""
+    """What one worker turn has done so far, before it is durable.
 
-    __slots__ = ("actors", "shard_of", "dirty", "idempotency", "timers", "changes", "watched", "now")
+    ``parent`` is the overlay of the turn still being committed, which this
+    one builds on (the worker pipelines turns one deep); lookups fall through
+    to it, then to the shard's durable values."""
 
-    def __init__(self, watched: bool, now: float) -> None:
+    __slots__ = ("actors", "shard_of", "dirty", "idempotency", "timers", "changes", "watched", "now", "parent")
+
+    def __init__(self, watched: bool, now: float, parent: Pending | None = None) -> None:
+        self.parent = parent
         self.now = now  # wall time of this turn: every event of the turn gets it
         self.actors: dict[str, Actor] = {}  # new values
         self.shard_of: dict[str, int] = {}  # their shards
@@ -56,6 +61,22 @@ class Pending:
         self.shard_of[actor.id] = shard
         if dirty:
             self.dirty[actor.id] = None
+
+    def actor(self, actor_id: str) -> Actor | None:
+        """The actor's newest value in this overlay or its parent's."""
+        found = self.actors.get(actor_id)
+        if found is None and self.parent is not None:
+            found = self.parent.actors.get(actor_id)
+        return found
+
+    def seen(self, shard: int, key: tuple[str, bytes]) -> dict[str, Any] | None:
+        """An idempotency record this overlay or its parent's holds."""
+        found = self.idempotency.get(shard)
+        record = found.get(key) if found is not None else None
+        if record is None and self.parent is not None:
+            found = self.parent.idempotency.get(shard)
+            record = found.get(key) if found is not None else None
+        return record
 
     def by_shard(self) -> dict[int, dict[str, Actor]]:
         out: dict[int, dict[str, Actor]] = {}
@@ -188,7 +209,7 @@ class Shard:
 
     def current(self, actor_id: str, pending: Pending | None = None) -> Actor:
         """The actor's latest value (including this batch's), or raise."""
-        actor = pending.actors.get(actor_id) if pending is not None else None
+        actor = pending.actor(actor_id) if pending is not None else None
         if actor is None:
             actor = self.actors.get(actor_id)
         if actor is None:
@@ -212,11 +233,11 @@ class Shard:
         raise TypeError(f"unknown command {command!r}")
 
     def _apply_send(self, command: Send, pending: Pending, batch: ShardBatch) -> dict[str, Any]:
-        actor = self.current(command.actor_id, pending)
+        actor = pending.actors.get(command.actor_id) or self.current(command.actor_id, pending)
         idem_key = None
         if command.idempotency_key is not None:
             idem_key = (actor.id, idempotency_digest(command.idempotency_key))
-            seen = pending.idempotency.get(self.index, {}).get(idem_key) or self.idempotency.get(idem_key)
+            seen = pending.seen(self.index, idem_key) or self.idempotency.get(idem_key)
             if seen is not None:
                 if seen["digest"] != command.digest:
                     raise Unprocessable("this Idempotency-Key was already used with a different request body")
@@ -264,7 +285,7 @@ class Shard:
 
     def _apply_spawn(self, command: Spawn, pending: Pending, batch: ShardBatch) -> dict[str, Any]:
         actor_id = command.actor_id
-        if actor_id in pending.actors or actor_id in self.actors or actor_id in self.quarantined:
+        if pending.actor(actor_id) is not None or actor_id in self.actors or actor_id in self.quarantined:
             raise ActorExists(f"actor {actor_id!r} already exists")
         version = command.version
         try:
@@ -291,8 +312,11 @@ class Shard:
         timers: dict[str, float] | None = None,
     ) -> Actor:
         now = pending.now
-        timers = self._apply_timers(actor, step, actor.timers if timers is None else timers, now, pending, batch)
-        new = actor.advanced(step.snapshot, (event_type, answered_true(guards)), now, timers)
+        if timers is None:
+            timers = actor.timers
+        if step.timers:
+            timers = self._apply_timers(actor, step, timers, now, pending, batch)
+        new = actor.advanced(step.snapshot, (event_type, answered_true(guards) if guards else ()), now, timers)
         event: dict[str, Any] = {
             "seq": new.seq,
             "type": event_type,

@@ -5,14 +5,23 @@ a set of shards") and is the only writer of their actors.  It loops:
 
 1. wait for commands on its intake channel (or for its next timer to be due);
 2. take every command already queued (and every due timer) and apply them
-   one at a time, in arrival order, to in-memory copies of the actors,
-   collecting each shard's writes into that shard's
+   one at a time, in arrival order, to in-memory copies of the actors (a
+   *turn*), collecting each shard's writes into that shard's
    :class:`~skruntime.store.ShardBatch`;
-3. hand all the batches to the store in one ``commit`` (atomic and durable;
-   the group-commit writer may pack several workers' commits into one LMDB
-   transaction) and wait until they are durable;
-4. only then make the new actor values current, answer the callers and
-   publish the changes to watchers.
+3. hand all the turn's batches to the store in one ``commit`` (atomic and
+   durable; the group-commit writer may pack several workers' commits into
+   one LMDB transaction);
+4. once they are durable, make the new actor values current, answer the
+   callers and publish the changes to watchers.
+
+Turns are pipelined one deep: while turn *n* is being sealed and flushed by
+the store's writer thread, the worker already applies turn *n + 1* on top of
+turn *n*'s values (its :class:`Pending` overlay has *n*'s as parent).  Turn
+*n + 1* is handed to the store only after *n* is durable, and answered only
+after itself is; should *n*'s commit fail, *n + 1*'s commands are applied
+again from the durable values, so nothing is ever built on a write that did
+not happen.  The event loop applies events while the disk flushes instead of
+waiting for it.
 
 So an event is acknowledged only once durable, events to one actor apply in
 arrival order, a failed commit changes nothing in memory, and a busy worker
@@ -24,20 +33,21 @@ from __future__ import annotations
 import heapq
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import trio
 
 from .._exceptions import Fenced, RequestError, ServiceUnavailable, StoreError
 from ..store import ShardBatch
 from ._clock import Clock
-from ._commands import Command, Fire, Reply, Task
+from ._commands import Command, Fire, Reply, Send, Spawn, Task
 from ._shard import Pending, Shard
 from ._watch import Hub
 
 __all__ = ["Worker", "group_shards"]
 
 MAX_COMMANDS_PER_TURN = 4096
+Applied = Send | Spawn | Fire  # what a turn applies (tasks run between turns)
 log = logging.getLogger("skruntime.runtime")
 
 
@@ -66,8 +76,12 @@ class Worker:
         self.clock = clock
         self.hub = hub
         self.timers: list[tuple[float, str, int, str]] = []  # heap: (fire_at, actor, shard, event type)
-        self._send, self._intake = trio.open_memory_channel[Command](MAX_COMMANDS_PER_TURN)
+        # Items are commands, or lists of commands queued together (a batch).
+        self._send, self._intake = trio.open_memory_channel[Command | list[Command]](MAX_COMMANDS_PER_TURN)
         self._next_prune = 0.0
+        self._flight: _Flight | None = None  # the turn being committed
+        self._nursery: trio.Nursery | None = None
+        self._waiting: trio.CancelScope | None = None  # set while the loop waits for commands
         for shard in shards:
             shard.timers_sink = self.push_timer
             for actor in shard.actors.values():
@@ -79,8 +93,9 @@ class Worker:
 
     # -- intake ----------------------------------------------------------------
 
-    async def submit(self, command: Command) -> None:
-        """Queue a command (waits while the intake is full: back-pressure)."""
+    async def submit(self, command: Command | list[Command]) -> None:
+        """Queue a command, or a list of commands to apply in order (waits
+        while the intake is full: back-pressure)."""
         try:
             self._send.send_nowait(command)
         except trio.WouldBlock:
@@ -99,11 +114,16 @@ class Worker:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
-        closing = False
-        while not closing:
-            commands, closing = await self._collect()
-            if commands:
-                await self._process(commands)
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            closing = False
+            while not closing:
+                commands, closing = await self._collect()
+                if commands:
+                    await self._process(commands)
+                elif self._flight is not None and self._flight.done.is_set():
+                    await self._land()
+            await self._land()
         await self.checkpoint_all()
 
     async def checkpoint_all(self) -> None:
@@ -122,17 +142,22 @@ class Worker:
                 actor.checkpoint_seq = actor.seq
 
     async def _collect(self) -> tuple[list[Command], bool]:
+        """The commands queued, and whether the intake is closed.  Waits for
+        a first command, a due timer or the turn in flight to land."""
         commands: list[Command] = []
         closing = False
-        deadline = self.clock.trio_deadline(self.timers[0][0]) if self.timers else float("inf")
-        with trio.move_on_at(deadline):
-            try:
-                commands.append(await self._intake.receive())
-            except trio.EndOfChannel:
-                closing = True
+        flight = self._flight
+        if flight is None or not flight.done.is_set():
+            deadline = self.clock.trio_deadline(self.timers[0][0]) if self.timers else float("inf")
+            with trio.move_on_at(deadline) as self._waiting:
+                try:
+                    _take(commands, await self._intake.receive())
+                except trio.EndOfChannel:
+                    closing = True
+            self._waiting = None
         while not closing and len(commands) < MAX_COMMANDS_PER_TURN:
             try:
-                commands.append(self._intake.receive_nowait())
+                _take(commands, self._intake.receive_nowait())
             except trio.WouldBlock:
                 break
             except trio.EndOfChannel:
@@ -152,19 +177,40 @@ class Worker:
         return due
 
     async def _process(self, commands: list[Command]) -> None:
-        turn = _Turn(self.hub.watched, self.clock.now())
-        for command in commands:
+        """Apply commands in order as turns; a task runs alone, after
+        everything before it is durable."""
+        start = 0
+        for i, command in enumerate(commands):
             if isinstance(command, Task):
-                # Tasks run alone, between turns: finish what came before.
-                await self._finish(turn)
-                turn = _Turn(self.hub.watched, self.clock.now())
+                if i > start:
+                    await self._turn(cast(list[Applied], commands[start:i]))
+                await self._land()
                 try:
                     command.reply.set(await command.fn(self))
                 except BaseException as exc:  # handed to the caller, who re-raises
                     command.reply.fail(exc)
-                continue
-            shard = self.shards[command.shard]
-            batch = turn.batch(shard)
+                start = i + 1
+        if start < len(commands):
+            await self._turn(cast(list[Applied], commands[start:] if start else commands))
+
+    async def _turn(self, commands: list[Applied]) -> None:
+        """Apply commands as one turn on top of the turn in flight, then,
+        once that one has landed, put this one in flight."""
+        flight = self._flight
+        turn = self._apply(commands, flight.turn.pending if flight is not None else None)
+        if flight is not None:
+            if await self._land():
+                turn.pending.parent = None  # its parent's values are current now
+            else:
+                turn = self._apply(commands, None)  # built on writes that failed: again, on durable values
+        self._launch(turn)
+
+    def _apply(self, commands: list[Applied], parent: Pending | None) -> _Turn:
+        turn = _Turn(self.hub.watched, self.clock.now(), parent)
+        shards = self.shards
+        for command in commands:
+            shard = shards[command.shard]
+            batch = turn.batches.get(command.shard) or turn.batch(shard)
             try:
                 result = shard.apply(command, turn.pending, batch)
             except RequestError as exc:
@@ -180,7 +226,7 @@ class Worker:
                     command.reply.fail(failure)
                 for reply, _, _ in turn.answers:
                     reply.fail(failure)
-                turn = _Turn(self.hub.watched, self.clock.now())
+                turn = _Turn(self.hub.watched, self.clock.now(), parent)
                 continue
             if not isinstance(command, Fire):
                 turn.answers.append((command.reply, result, None))
@@ -189,28 +235,68 @@ class Worker:
             self._next_prune = now + 60.0
             for shard in self.shards.values():
                 shard.prune_idempotency(now, turn.batch(shard))
-        await self._finish(turn)
+        return turn
 
-    async def _finish(self, turn: _Turn) -> None:
+    def _launch(self, turn: _Turn) -> None:
+        """Hand a turn's writes to the store (nothing may be in flight)."""
+        assert self._flight is None and self._nursery is not None
         pending = turn.pending
         try:
             for actor_id in pending.dirty:
                 actor = pending.actors[actor_id]
                 turn.batches[pending.shard_of[actor_id]].put("actors", actor_id, actor.record())
-            batches = [b for b in turn.batches.values() if len(b)]
-            if batches:
-                await self._commit(*batches)
-        except Exception as exc:  # nothing of the turn is durable: answer, keep serving
-            if isinstance(exc, Fenced):
-                failure = ServiceUnavailable("another skruntime process took over this data directory")
-            elif isinstance(exc, StoreError):
-                failure = ServiceUnavailable(f"the store could not commit: {exc}")
-            else:
-                log.exception("a turn's writes could not be prepared; it is discarded")
-                failure = ServiceUnavailable("the server could not apply this request; the error was logged, retry")
-            for reply, _, _ in turn.answers:
-                reply.fail(failure)
+        except Exception:
+            log.exception("a turn's writes could not be prepared; it is discarded")
+            self._fail(turn, ServiceUnavailable("the server could not apply this request; the error was logged, retry"))
             return
+        batches = [b for b in turn.batches.values() if len(b)]
+        if not batches:
+            self._finish(turn)  # nothing to write, and nothing before it in flight
+            return
+        flight = self._flight = _Flight(turn, batches)
+        self._nursery.start_soon(self._commit_flight, flight)
+
+    async def _commit_flight(self, flight: _Flight) -> None:
+        try:
+            await self._commit(*flight.batches)
+        except Exception as exc:  # the turn's _land answers it
+            flight.error = exc
+        finally:
+            flight.done.set()
+            if self._waiting is not None:
+                self._waiting.cancel()  # the loop is idle: let it land the turn
+
+    async def _land(self) -> bool:
+        """Wait for the turn in flight to be durable and make it current
+        (True), or fail its callers if its commit failed (False)."""
+        flight = self._flight
+        if flight is None:
+            return True
+        await flight.done.wait()
+        self._flight = None
+        exc = flight.error
+        if exc is None:
+            self._finish(flight.turn)
+            return True
+        if isinstance(exc, Fenced):
+            failure = ServiceUnavailable("another skruntime process took over this data directory")
+        elif isinstance(exc, StoreError):
+            failure = ServiceUnavailable(f"the store could not commit: {exc}")
+        else:
+            log.error("a turn's commit failed unexpectedly; it is discarded", exc_info=exc)
+            failure = ServiceUnavailable("the server could not apply this request; the error was logged, retry")
+        self._fail(flight.turn, failure)
+        return False
+
+    @staticmethod
+    def _fail(turn: _Turn, failure: BaseException) -> None:
+        """Nothing of the turn is durable: answer, keep serving."""
+        for reply, _, _ in turn.answers:
+            reply.fail(failure)
+
+    def _finish(self, turn: _Turn) -> None:
+        """The turn is durable: make it current, answer, publish."""
+        pending = turn.pending
         for actor_id in pending.dirty:
             actor = pending.actors[actor_id]
             actor.checkpoint_seq = actor.seq  # its record is durable now
@@ -229,14 +315,26 @@ class Worker:
             self.hub.publish(frame, *extra)
 
 
+class _Flight:
+    """A turn whose writes the store is committing."""
+
+    __slots__ = ("turn", "batches", "done", "error")
+
+    def __init__(self, turn: _Turn, batches: list[ShardBatch]) -> None:
+        self.turn = turn
+        self.batches = batches
+        self.done = trio.Event()
+        self.error: Exception | None = None
+
+
 class _Turn:
     """One loop turn: the overlay of new actor values, one batch per shard
     touched, and the answers to give once durable."""
 
     __slots__ = ("pending", "batches", "answers")
 
-    def __init__(self, watched: bool, now: float) -> None:
-        self.pending = Pending(watched, now)
+    def __init__(self, watched: bool, now: float, parent: Pending | None = None) -> None:
+        self.pending = Pending(watched, now, parent)
         self.batches: dict[int, ShardBatch] = {}
         self.answers: list[tuple[Reply, Any, BaseException | None]] = []
 
@@ -245,6 +343,13 @@ class _Turn:
         if found is None:
             found = self.batches[shard.index] = shard.store.batch()
         return found
+
+
+def _take(commands: list[Command], item: Command | list[Command]) -> None:
+    if isinstance(item, list):
+        commands.extend(item)
+    else:
+        commands.append(item)
 
 
 def group_shards(shards: Sequence[Shard], workers: int) -> list[list[Shard]]:

@@ -93,6 +93,18 @@ class Metrics:
     def rejected(self, slug: str) -> None:
         self.events_rejected[slug] = self.events_rejected.get(slug, 0) + 1
 
+    def batch(self, via: str, results: list[dict[str, Any]]) -> None:
+        """Count a batch's results: send responses handled, problems rejected
+        (by the slug of their ``type``)."""
+        handled = 0
+        for item in results:
+            slug = item.get("type")
+            if slug is None:
+                handled += 1
+            else:
+                self.rejected(str(slug).rsplit(":", 1)[-1])
+        self.handled(via, handled)
+
     # -- rendering -----------------------------------------------------------------
 
     def render(self) -> str:

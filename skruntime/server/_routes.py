@@ -341,14 +341,7 @@ def event_routes(api: Api) -> None:
     async def batch() -> Response:
         body = await read_json(limits.max_body_bytes)
         results = await runtime.send_batch(body)
-        handled = 0
-        for item in results:
-            slug = item.get("type")
-            if slug is None:
-                handled += 1
-            else:
-                metrics.rejected(str(slug).rsplit(":", 1)[-1])
-        metrics.handled("batch", handled)
+        metrics.batch("batch", results)
         return json_response({"results": results})
 
 

@@ -19,6 +19,14 @@ Client frames:
   waiting for the previous one, and answers each with ``{"op": "result",
   "id", "status", "body"}`` once it is durable (``body`` is the send
   response, or a problem document).
+* ``{"op": "batch", "id": <correlation>, "events": [{actorId, type,
+  payload?, guards?, idempotencyKey?}, ...]}`` (scope ``write``): many
+  events in one frame, exactly as ``POST /v1/events/batch`` takes them (at
+  most ``limits.max_batch_events``), pipelined like sends and answered by
+  one ``{"op": "result", "id", "status": 200, "body": {"results": [...]}}``
+  once all are durable, each item a send response or a problem.  One frame
+  per event costs the WebSocket stack more than applying the event does, so
+  high-volume senders put many events in a frame.
 * ``{"op": "auth", "key": ...}``: authenticate (again).
 
 Server frames: ``change`` (``{op, actorId, versionId, seq, stateValue,
@@ -58,7 +66,7 @@ from .._exceptions import (
     Unauthorized,
     Unprocessable,
 )
-from ..runtime import Overflowed, Runtime, Send, Subscription
+from ..runtime import Overflowed, Runtime, Send, Subscription, batch_results
 from ._auth import ApiKey
 from ._problems import INTERNAL_PROBLEM, problem_response
 from ._routes import Api, ServerState
@@ -76,6 +84,11 @@ MAX_SUBSCRIPTIONS: Final = 10_000  # actors and versions watched, per connection
 REPLAY_PAGE: Final = 1000
 
 _SEND_FIELDS: Final = frozenset({"op", "id", "actorId", "event", "idempotencyKey"})
+_BATCH_FIELDS: Final = frozenset({"op", "id", "events"})
+
+# What the resulter answers, in submission order: a send's command, a batch's
+# commands (each a command or the item's error), or a frame's error.
+_Submitted = tuple[Any, Send | list[Send | RequestError] | None, RequestError | None]
 
 
 def watch_routes(api: Api) -> None:
@@ -116,9 +129,7 @@ class _Connection:
         self.close_code: int | None = None
         self.close_reason = ""
         self.scope = trio.CancelScope()
-        self.results_in, self.results_out = trio.open_memory_channel[tuple[Any, Send | None, RequestError | None]](
-            MAX_IN_FLIGHT
-        )
+        self.results_in, self.results_out = trio.open_memory_channel[_Submitted](MAX_IN_FLIGHT)
 
     async def run(self) -> None:
         metrics = self.state.metrics
@@ -198,12 +209,14 @@ class _Connection:
                     return
                 if op == "send":
                     await self._submit(frame)
+                elif op == "batch":
+                    await self._submit_batch(frame)
                 elif op == "subscribe":
                     await self._subscribe(frame)
                 elif op == "unsubscribe":
                     self._unsubscribe(frame)
                 else:
-                    raise BadRequest("op must be one of 'auth', 'subscribe', 'unsubscribe', 'send'")
+                    raise BadRequest("op must be one of 'auth', 'subscribe', 'unsubscribe', 'send', 'batch'")
             except Unauthorized as exc:
                 await self._error(exc)
                 self.close(CLOSE_UNAUTHORIZED, "invalid API key")
@@ -213,19 +226,32 @@ class _Connection:
 
     # -- sends ---------------------------------------------------------------------
 
+    @staticmethod
+    def _correlation(frame: Mapping[str, Any]) -> Any:
+        """The id of a send or batch frame (BadRequest without one: there
+        would be nothing to answer the result to)."""
+        correlation = frame.get("id")
+        if isinstance(correlation, bool) or not isinstance(correlation, (str, int, float)):
+            raise BadRequest(f"a {frame.get('op')} frame needs an 'id' (a string or a number) to correlate its result")
+        return correlation
+
+    def _check_writer(self, frame: Mapping[str, Any], fields: frozenset[str]) -> None:
+        """Checks every sending frame passes: known fields, scope, readiness."""
+        unknown = sorted(set(frame) - fields)
+        if unknown:
+            raise Unprocessable(f"unknown field {unknown[0]!r}", "/" + unknown[0])
+        assert self.key is not None
+        if not self.key.allows("write"):
+            raise Forbidden(f"this API key has scope {self.key.scope!r}; sending events needs 'write'")
+        if not self.runtime.ready:
+            raise ServiceUnavailable("the server is starting or stopping; retry shortly")
+
     async def _submit(self, frame: Mapping[str, Any]) -> None:
         """Validate a send frame and hand it to its shard (in arrival order);
         its result is written by the resulter once durable."""
-        correlation = frame.get("id")
-        if isinstance(correlation, bool) or not isinstance(correlation, (str, int, float)):
-            raise BadRequest("a send frame needs an 'id' (a string or a number) to correlate its result")
+        correlation = self._correlation(frame)
         try:
-            unknown = sorted(set(frame) - _SEND_FIELDS)
-            if unknown:
-                raise Unprocessable(f"unknown field {unknown[0]!r}", "/" + unknown[0])
-            assert self.key is not None
-            if not self.key.allows("write"):
-                raise Forbidden(f"this API key has scope {self.key.scope!r}; sending events needs 'write'")
+            self._check_writer(frame, _SEND_FIELDS)
             actor_id = frame.get("actorId")
             if not isinstance(actor_id, str):
                 raise Unprocessable("actorId must be a string", "/actorId")
@@ -233,8 +259,6 @@ class _Connection:
             if idempotency_key is not None and (not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= 256):
                 raise Unprocessable("idempotencyKey must be a string of 1-256 characters", "/idempotencyKey")
             self.state.router.require_local(actor_id)
-            if not self.runtime.ready:
-                raise ServiceUnavailable("the server is starting or stopping; retry shortly")
             command = self.runtime.make_send(actor_id, frame.get("event"), idempotency_key, "/event")
             await self.runtime.submit(command)
         except RequestError as exc:
@@ -242,15 +266,35 @@ class _Connection:
             return
         await self.results_in.send((correlation, command, None))
 
+    async def _submit_batch(self, frame: Mapping[str, Any]) -> None:
+        """Validate a batch frame and hand its events to their shards (in
+        order); one result frame answers all of them once durable."""
+        correlation = self._correlation(frame)
+        try:
+            self._check_writer(frame, _BATCH_FIELDS)
+            if not isinstance(frame.get("events"), list):
+                raise Unprocessable("events must be a list of events", "/events")
+            commands = self.runtime.make_batch(frame["events"])
+            await self.runtime.submit_batch(commands)
+        except RequestError as exc:
+            await self.results_in.send((correlation, None, exc))
+            return
+        await self.results_in.send((correlation, commands, None))
+
     async def _resulter(self) -> None:
         metrics = self.state.metrics
         async for correlation, command, error in self.results_out:
             body: Any
             if command is not None:
                 try:
-                    body = await command.reply.wait()
+                    if isinstance(command, list):
+                        results = await batch_results(command)
+                        metrics.batch("ws", results)
+                        body = {"results": results}
+                    else:
+                        body = await command.reply.wait()
+                        metrics.handled("ws")
                     status = 200
-                    metrics.handled("ws")
                 except RequestError as exc:
                     error = exc
                 except Exception:  # a bug: logged, answered without details

@@ -2,6 +2,7 @@
 
 import pytest
 import trio
+import trio.testing
 
 from skruntime.runtime import TrioClock
 from skruntime._exceptions import (
@@ -219,3 +220,94 @@ async def test_an_unexpected_error_discards_its_turn_not_the_worker(runtime, mon
         await runtime.send("c", {"type": "NEXT"})
     assert runtime.get("c")["seq"] == 0  # nothing of the discarded turn was applied
     assert (await runtime.send("c", {"type": "NEXT"}))["seq"] == 1  # the worker still serves
+
+
+async def _gated_commits(runtime, monkeypatch, fail_first: bool):
+    """Hold every worker's first commit until ``gate`` is set (then fail it
+    if ``fail_first``); later commits go through.  Returns the gate, an event
+    set once the first commit waits, and a list that records, for every turn
+    applied, whether it was applied on top of a turn in flight."""
+    from skruntime._exceptions import StoreError
+    from skruntime.runtime._worker import Worker
+
+    stacked = []
+    real_apply = Worker._apply
+
+    def apply(self, commands, parent):
+        stacked.append(parent is not None)
+        return real_apply(self, commands, parent)
+
+    monkeypatch.setattr(Worker, "_apply", apply)
+
+    gate = trio.Event()
+    entered = trio.Event()
+    state = {"first": True}
+    for worker in runtime.workers:
+        real = worker._commit
+
+        async def commit(*batches, _real=real):
+            if state["first"]:
+                state["first"] = False
+                entered.set()
+                await gate.wait()
+                if fail_first:
+                    raise StoreError("disk on fire")
+            await _real(*batches)
+
+        worker._commit = commit
+    return gate, entered, stacked
+
+
+async def test_the_next_turn_applies_while_one_commits_and_answers_after_it(runtime, monkeypatch):
+    await runtime.deploy({"id": "c-v1", "definition": COUNTER})
+    await runtime.spawn({"versionId": "c-v1", "actorId": "c"})
+    gate, entered, stacked = await _gated_commits(runtime, monkeypatch, fail_first=False)
+    answers = []
+
+    async def send(i):
+        answers.append((i, (await runtime.send("c", {"type": "NEXT", "payload": i}))["seq"]))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(send, 0)
+        await entered.wait()  # turn 1 is being committed
+        nursery.start_soon(send, 1)
+        await trio.testing.wait_all_tasks_blocked()
+        # turn 2 was applied on top of turn 1 but neither is answered or current
+        assert stacked == [False, True]
+        assert answers == [] and runtime.get("c")["seq"] == 0
+        gate.set()
+    assert sorted(answers) == [(0, 1), (1, 2)] and stacked == [False, True]
+    events, _ = await runtime.history("c")
+    assert [(e["seq"], e["payload"]) for e in events] == [(1, 0), (2, 1)]
+
+
+async def test_a_turn_built_on_a_failed_commit_is_applied_again(runtime, monkeypatch):
+    from skruntime._exceptions import ServiceUnavailable
+
+    await runtime.deploy({"id": "c-v1", "definition": COUNTER})
+    await runtime.spawn({"versionId": "c-v1", "actorId": "c"})
+    gate, entered, stacked = await _gated_commits(runtime, monkeypatch, fail_first=True)
+    outcomes = {}
+
+    async def send(i):
+        try:
+            outcomes[i] = (await runtime.send("c", {"type": "NEXT", "payload": i}, idempotency_key=f"k{i}"))["seq"]
+        except ServiceUnavailable as exc:
+            outcomes[i] = exc
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(send, 0)
+        await entered.wait()
+        nursery.start_soon(send, 1)
+        await trio.testing.wait_all_tasks_blocked()
+        assert stacked == [False, True]
+        gate.set()
+    assert stacked == [False, True, False]  # applied again, on nothing in flight
+    # the first failed; the second, applied on top of it at first, was applied
+    # again on the durable state: it is seq 1, not 2, and nothing has a gap
+    assert isinstance(outcomes[0], ServiceUnavailable) and outcomes[1] == 1
+    events, _ = await runtime.history("c")
+    assert [(e["seq"], e["payload"]) for e in events] == [(1, 1)]
+    assert runtime.get("c")["seq"] == 1 and runtime.get("c")["stateValue"] == "s1"
+    # the failed request's idempotency key was not remembered: a retry applies
+    assert (await runtime.send("c", {"type": "NEXT", "payload": 0}, idempotency_key="k0"))["seq"] == 2

@@ -266,6 +266,76 @@ async def test_send_frames_with_idempotency_and_errors(server: Server) -> None:
     assert (await server.read.get("/v1/actors/alice")).json()["seq"] == 1
 
 
+async def test_batch_frames(server: Server) -> None:
+    await server.deploy("ring-v1", RING)
+    for i in range(3):
+        await server.spawn("ring-v1", f"r{i}")
+    async with watch(server, server.keys["write"]) as ws:
+        # pipelined batch frames, events to one actor spread across frames
+        for n in range(5):
+            events = [{"actorId": f"r{i % 3}", "type": "NEXT", "payload": {"frame": n, "i": i}} for i in range(30)]
+            await send(ws, {"op": "batch", "id": f"b{n}", "events": events})
+        results = {}
+        while len(results) < 5:
+            frame = await receive(ws)
+            assert frame["op"] == "result" and frame["status"] == 200, frame
+            results[frame["id"]] = frame["body"]["results"]
+        for n in range(5):
+            assert len(results[f"b{n}"]) == 30
+            # actor r{k} gets 10 events per frame: seqs continue frame after frame
+            assert [r["seq"] for r in results[f"b{n}"][0::3]] == list(range(10 * n + 1, 10 * n + 11))
+        history = (await server.read.get("/v1/actors/r2/events", params={"limit": "1000"})).json()["items"]
+        assert [(e["payload"]["frame"], e["payload"]["i"]) for e in history] == [
+            (n, i) for n in range(5) for i in range(30) if i % 3 == 2
+        ]
+        # bad items are answered in place; the rest apply
+        await send(
+            ws,
+            {
+                "op": "batch",
+                "id": 7,
+                "events": [
+                    {"actorId": "r0", "type": "NEXT"},
+                    {"actorId": "ghost", "type": "NEXT"},
+                    {"actorId": "r0", "type": "NOPE"},
+                    {"actorId": "r0", "type": "NEXT", "extra": 1},
+                    "NEXT",
+                    {"actorId": "r0", "type": "NEXT", "idempotencyKey": "k"},
+                    {"actorId": "r0", "type": "NEXT", "idempotencyKey": "k"},
+                ],
+            },
+        )
+        frame = await receive(ws)
+        assert frame["id"] == 7 and frame["status"] == 200
+        items = frame["body"]["results"]
+        assert items[0]["seq"] == 51
+        assert items[1]["status"] == 404
+        assert items[2]["status"] == 409 and items[2]["accepted"] == ["NEXT"]
+        assert items[3]["status"] == 422 and items[3]["pointer"] == "/events/3/extra"
+        assert items[4]["status"] == 400
+        assert items[5]["seq"] == 52 and items[6] == items[5]
+        # frame-level errors are one result frame with a problem body
+        await send(ws, {"op": "batch", "id": 8, "events": {"actorId": "r0"}})
+        await send(ws, {"op": "batch", "id": 9, "events": [], "junk": True})
+        await send(ws, {"op": "batch", "id": 10, "events": [{"actorId": "r0", "type": "NEXT"}] * 1001})
+        await send(ws, {"op": "batch", "events": []})
+        received = [await receive(ws) for _ in range(4)]
+        # an uncorrelated error frame is written at once, results in order
+        (error,) = [f for f in received if f["op"] == "error"]
+        assert error["status"] == 400 and "needs an 'id'" in error["detail"]
+        frames = [f for f in received if f["op"] == "result"]
+        assert [(f["id"], f["status"]) for f in frames] == [(8, 422), (9, 422), (10, 422)]
+        assert frames[0]["body"]["pointer"] == "/events"
+        assert frames[1]["body"]["pointer"] == "/junk"
+        assert frames[2]["body"]["detail"] == "a batch holds at most 1000 events"
+    assert (await server.read.get("/v1/actors/r0/events", params={"after": "50"})).json()["items"][-1]["seq"] == 52
+    async with watch(server, server.keys["read"]) as ws:
+        await send(ws, {"op": "batch", "id": 1, "events": [{"actorId": "r0", "type": "NEXT"}]})
+        result = await receive(ws)
+        assert result["status"] == 403 and result["body"]["type"] == "urn:skruntime:problem:forbidden"
+    assert (await server.read.get("/v1/actors/r0")).json()["seq"] == 52
+
+
 async def test_read_key_cannot_send(server: Server) -> None:
     await server.deploy("loan-v1", LOAN)
     await server.spawn("loan-v1", "alice")
