@@ -200,10 +200,27 @@ class Worker:
         turn = self._apply(commands, flight.turn.pending if flight is not None else None)
         if flight is not None:
             if await self._land():
-                turn.pending.parent = None  # its parent's values are current now
+                self._rebase(turn)
             else:
                 turn = self._apply(commands, None)  # built on writes that failed: again, on durable values
         self._launch(turn)
+
+    def _rebase(self, turn: _Turn) -> None:
+        """The turn's parent has landed: its values are current now.  Actors
+        the parent checkpointed were copied into this turn before it did, so
+        their checkpoint seqs are brought up to date here, and a record this
+        turn meant to write only because of the stale seq is dropped (else
+        pipelining would write every busy actor's record every turn)."""
+        pending = turn.pending
+        pending.parent = None
+        shards = self.shards
+        for actor_id, actor in pending.actors.items():
+            shard = shards[pending.shard_of[actor_id]]
+            durable = shard.actors.get(actor_id)
+            if durable is not None and durable.checkpoint_seq > actor.checkpoint_seq:
+                actor.checkpoint_seq = durable.checkpoint_seq
+                if actor_id in pending.dirty and actor.seq - actor.checkpoint_seq < shard.checkpoint_every:
+                    del pending.dirty[actor_id]
 
     def _apply(self, commands: list[Applied], parent: Pending | None) -> _Turn:
         turn = _Turn(self.hub.watched, self.clock.now(), parent)

@@ -311,3 +311,32 @@ async def test_a_turn_built_on_a_failed_commit_is_applied_again(runtime, monkeyp
     assert runtime.get("c")["seq"] == 1 and runtime.get("c")["stateValue"] == "s1"
     # the failed request's idempotency key was not remembered: a retry applies
     assert (await runtime.send("c", {"type": "NEXT", "payload": 0}, idempotency_key="k0"))["seq"] == 2
+
+
+async def test_pipelined_turns_checkpoint_as_often_as_sequential_ones(runtime, monkeypatch):
+    from skruntime.store import ShardBatch
+
+    every = runtime.shards[0].checkpoint_every
+    await runtime.deploy({"id": "c-v1", "definition": COUNTER})
+    await runtime.spawn({"versionId": "c-v1", "actorId": "c"})
+    for _ in range(every - 1):
+        await runtime.send("c", {"type": "NEXT"})
+    records = []
+    real_put = ShardBatch.put
+
+    def put(self, table, key, value):
+        if table == "actors":
+            records.append(value["seq"])
+        return real_put(self, table, key, value)
+
+    monkeypatch.setattr(ShardBatch, "put", put)
+    gate, entered, stacked = await _gated_commits(runtime, monkeypatch, fail_first=False)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(runtime.send, "c", {"type": "NEXT"})  # seq `every`: a checkpoint
+        await entered.wait()
+        nursery.start_soon(runtime.send, "c", {"type": "NEXT"})  # built on it before it was durable
+        await trio.testing.wait_all_tasks_blocked()
+        gate.set()
+    assert stacked == [False, True]
+    assert records == [every]  # not rewritten at every + 1
+    assert runtime.actor("c").checkpoint_seq == every and runtime.get("c")["seq"] == every + 1
