@@ -16,6 +16,8 @@ comparing event types, which rules out hash collisions.
 
 from __future__ import annotations
 
+import functools
+
 from array import array
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -35,11 +37,17 @@ FREE = 0xFFFF  # version code of a free slot
 
 
 def prefix_hashes(path: Sequence[str]) -> list[int]:
-    """``[hash(P[:0]), hash(P[:1]), ..., hash(P)]``."""
+    """``[hash(P[:0]), hash(P[:1]), ..., hash(P)]`` (a fresh list)."""
+    return list(_prefix_hashes(tuple(path)))
+
+
+@functools.lru_cache(maxsize=256)
+def _prefix_hashes(path: tuple[str, ...]) -> tuple[int, ...]:
+    # a deployment asks once per shard for the same path
     out = [FNV_OFFSET]
     for event_type in path:
         out.append(extend(out[-1], event_type))
-    return out
+    return tuple(out)
 
 
 class Resident:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import gc
 import logging
 import socket
 import sys
@@ -54,8 +55,16 @@ def _serve(args: argparse.Namespace) -> int:
 async def _main(config: Config) -> None:
     from ..server import serve  # the server's imports (quart, hypercorn) only for this command
 
+    # The server holds every actor in memory: millions of long-lived objects
+    # that the collector's default thresholds rescan again and again whenever
+    # a deploy or a batch allocates quickly (measured: half of a 50,000-actor
+    # preview).  Collect the young generation less often, and once recovery
+    # has loaded the actors, move them out of the collector's sight.  Only
+    # cyclic garbage waits longer; everything else is freed by refcounting.
+    gc.set_threshold(50_000, 20, 100)
     async with trio.open_nursery() as nursery:
         binds = await nursery.start(serve, config)
+        gc.freeze()
         _print_started(config, binds)
 
 

@@ -113,7 +113,7 @@ class Deployments:
             for shard in self.rt.shards:
                 if ordinal in cursors.get(shard.index, set()):
                     continue
-                evaluation = evaluate_shard(shard.actors, shard.resident, parent_code, version.history_path, memo)
+                evaluation = evaluate_shard(shard.index, shard.actors, shard.resident, parent_code, version.history_path, memo)
                 await shard.apply_deployment(evaluation, record["id"], ordinal, version, version.parent_id, self.rt.commit, self.rt.hub)
             await self._complete(record)
             self.recovered.append(record["id"])
@@ -125,13 +125,13 @@ class Deployments:
         """Evaluate every shard now, without pausing (a consistent cut: no
         await in between)."""
         code = self.rt.version_codes[parent_id]
-        return [evaluate_shard(s.actors, s.resident, code, path, memo) for s in self.rt.shards]
+        return [evaluate_shard(s.index, s.actors, s.resident, code, path, memo) for s in self.rt.shards]
 
     def preview(self, parent_id: str, path: tuple[str, ...] | None, machine: Any, *, summary: bool) -> dict[str, Any]:
         memo = ReplayMemo(machine)
         evaluations = self.evaluate_all(parent_id, path, memo)
         result: dict[str, Any] = {
-            "previewToken": combine_tokens([(len(e.decisions), e.digest_sum) for e in evaluations]),
+            "previewToken": combine_tokens(evaluations),
             "counts": aggregate([e.counts() for e in evaluations]),
         }
         if not summary:
@@ -170,7 +170,7 @@ class Deployments:
             # Holds the worker (its shards take no events) from evaluation to apply.
             nonlocal remaining
             for shard in worker.shards.values():
-                evaluations[shard.index] = evaluate_shard(shard.actors, shard.resident, parent_code, version.history_path, memo)
+                evaluations[shard.index] = evaluate_shard(shard.index, shard.actors, shard.resident, parent_code, version.history_path, memo)
             remaining -= 1
             if remaining == 0:
                 evaluated.set()
@@ -187,7 +187,7 @@ class Deployments:
             await worker.submit(task)
         await evaluated.wait()
         done = list(evaluations.values())
-        token = combine_tokens([(len(e.decisions), e.digest_sum) for e in done])
+        token = combine_tokens(done)
         counts = aggregate([e.counts() for e in done])
         try:
             if expect_token is not None and expect_token != token:

@@ -20,9 +20,10 @@ version, without writing anything:
 
 Deploy runs this with every shard paused and then applies the decisions;
 preview runs the very same function and returns them.  The preview token is
-an order-independent digest of the decision set: SHA-256 over the count and
-the sum (mod 2**256) of per-decision hashes, so shards can be digested
-separately and combined.
+a digest of the decision set: each shard hashes its decisions (actor id and
+outcome) in slot order, which is stable because slots are only ever
+appended, and the token is SHA-256 over the shards' counts and hashes in
+shard order, so shards can be evaluated separately, in any order.
 """
 
 from __future__ import annotations
@@ -30,14 +31,19 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from .._fingerprint import FNV_OFFSET, to_hex
 from .._routing import MATCH, MISMATCH, OTHER, TOO_SHORT, Resident, prefix_hashes
-from ..statechart import Machine, Replay, Snapshot
-from ._actor import Actor
+from .._exceptions import InfiniteLoopError
+from ..statechart import Arm, Machine, Replay, Snapshot
+from ._actor import Actor, TraceEntry
+
+if TYPE_CHECKING:
+    from ..statechart._model import TimerOp
+    from ..statechart._snapshot import Configuration
 
 __all__ = ["Decision", "Evaluation", "ReplayMemo", "combine_tokens", "evaluate_shard"]
 
@@ -103,63 +109,133 @@ class Decision:
 class Evaluation:
     """One shard's decisions and their digest."""
 
-    __slots__ = ("decisions", "digest_sum", "_outcomes")
+    __slots__ = ("shard", "decisions", "migrated", "_by_reason", "_hash", "_outcomes")
 
-    def __init__(self) -> None:
+    def __init__(self, shard: int = 0) -> None:
+        self.shard = shard
         self.decisions: list[Decision] = []
-        self.digest_sum = 0
+        self.migrated = 0
+        self._by_reason: dict[str, int] = {}
+        self._hash = hashlib.sha256()
         self._outcomes: dict[tuple[str, str, int], bytes] = {}
 
     def add(self, decision: Decision) -> None:
         self.decisions.append(decision)
-        self.digest_sum = (self.digest_sum + self._digest(decision)) % _MOD
-
-    def _digest(self, decision: Decision) -> int:
-        # The decision's contribution to the preview token: SHA-256 of the
-        # actor id and its outcome (decision, reason, landing state value).
+        reason = decision.reason
+        self._by_reason[reason] = self._by_reason.get(reason, 0) + 1
+        if decision.decision == MIGRATE:
+            self.migrated += 1
+        # The decision's part of the preview token: the actor id and its
+        # outcome (decision, reason, landing state value); ids cannot hold
+        # NUL, so the NUL that starts an outcome ends the id.
         landing = decision.landing
         key = (decision.decision, decision.reason, id(landing.configuration) if landing is not None else 0)
         outcome = self._outcomes.get(key)
         if outcome is None:
             value = None if landing is None else landing.value
-            outcome = self._outcomes[key] = b"\x00" + orjson.dumps([decision.decision, decision.reason, value], option=orjson.OPT_SORT_KEYS)
-        return int.from_bytes(hashlib.sha256(decision.actor_id.encode() + outcome).digest(), "big")
+            outcome = self._outcomes[key] = b"\x00" + orjson.dumps([decision.decision, decision.reason, value], option=orjson.OPT_SORT_KEYS) + b"\n"
+        self._hash.update(decision.actor_id.encode() + outcome)
+
+    @property
+    def digest(self) -> bytes:
+        """SHA-256 of the decisions so far, in the order they were added."""
+        return self._hash.digest()
 
     def counts(self) -> dict[str, Any]:
-        by_reason: dict[str, int] = {}
-        migrated = 0
-        for d in self.decisions:
-            by_reason[d.reason] = by_reason.get(d.reason, 0) + 1
-            migrated += d.decision == MIGRATE
-        return {"evaluated": len(self.decisions), "migrated": migrated, "stayed": len(self.decisions) - migrated, "byReason": by_reason}
+        n = len(self.decisions)
+        return {"evaluated": n, "migrated": self.migrated, "stayed": n - self.migrated, "byReason": dict(self._by_reason)}
+
+
+class _Point:
+    """Where a replay stands: an (interned) configuration and the delayed
+    events pending there, with the point each next history entry leads to
+    (``None``: that entry is not handled here)."""
+
+    __slots__ = ("configuration", "timers", "following", "result")
+
+    def __init__(self, configuration: Configuration, timers: tuple[tuple[str, int], ...], context: Mapping[str, Any]) -> None:
+        self.configuration = configuration
+        self.timers = timers
+        self.following: dict[TraceEntry, _Point | None] = {}
+        self.result = Replay(Snapshot(configuration, context), None, dict(timers))
 
 
 class ReplayMemo:
-    """Replays of identical histories through one machine, computed once.
+    """Replays through one machine, sharing every step they have in common.
 
-    Keyed by (fingerprint, length, spawn answers) and confirmed by comparing
-    the whole history (types and guard answers), so a fingerprint collision
-    can never hand one actor another's landing.
+    A replay walks an actor's history from the point its spawn answers lead
+    to; each step, from a point (configuration and pending delayed events)
+    by one history entry (type and guard answers), is computed once and
+    remembered, so thousands of actors whose histories differ only in their
+    tails cost a dictionary lookup per event.  The result equals
+    :meth:`Machine.replay` of the same history (tests compare them).
     """
 
     def __init__(self, machine: Machine) -> None:
         self.machine = machine
-        self._memo: dict[tuple[int, int, tuple[str, ...]], list[tuple[list[Any], Replay]]] = {}
+        self._starts: dict[tuple[str, ...], _Point | None] = {}
+        self._points: dict[tuple[Configuration, tuple[tuple[str, int], ...]], _Point] = {}
 
     def replay(self, actor: Actor) -> Replay:
-        history = actor.history
-        bucket = self._memo.setdefault((actor.fingerprint, actor.seq, actor.spawn_guards), [])
-        for seen, result in bucket:
-            if seen == history:
-                return result
-        events = [(event_type, dict.fromkeys(names, True) if names else None) for event_type, names in history]
-        spawn = dict.fromkeys(actor.spawn_guards, True) if actor.spawn_guards else None
-        result = self.machine.replay(events, spawn_guards=spawn)
-        bucket.append((history, result))
-        return result
+        guards = actor.spawn_guards
+        point: _Point | None = self._starts[guards] if guards in self._starts else self._start(guards)
+        if point is None:
+            return _DIVERGED_AT_SPAWN
+        trace = actor.trace
+        for i in range(actor.seq):
+            entry = trace[i]
+            following = point.following
+            if entry in following:
+                point = following[entry]
+            else:
+                point = following[entry] = self._step(point, entry)
+            if point is None:
+                return Replay(None, i)
+        return point.result
+
+    def _start(self, spawn_guards: tuple[str, ...]) -> _Point | None:
+        try:
+            step = self.machine.initial_transition(guards=dict.fromkeys(spawn_guards, True) if spawn_guards else None)
+        except InfiniteLoopError:
+            point = None
+        else:
+            pending: dict[str, int] = {}
+            _timer_ops(pending, step.timers)
+            point = self._point(step.snapshot.configuration, pending)
+        self._starts[spawn_guards] = point
+        return point
+
+    def _step(self, point: _Point, entry: TraceEntry) -> _Point | None:
+        event_type, names = entry
+        advanced = self.machine.advance(point.configuration, event_type, dict.fromkeys(names, True) if names else None)
+        if advanced is None:
+            return None
+        configuration, ops = advanced
+        pending = dict(point.timers)
+        pending.pop(event_type, None)  # a delayed event in the history fired its timer, as it did live
+        _timer_ops(pending, ops)
+        return self._point(configuration, pending)
+
+    def _point(self, configuration: Configuration, pending: dict[str, int]) -> _Point:
+        key = (configuration, tuple(pending.items()))
+        point = self._points.get(key)
+        if point is None:
+            point = self._points[key] = _Point(configuration, key[1], self.machine.initial_context)
+        return point
+
+
+_DIVERGED_AT_SPAWN = Replay(None, 0)
+
+
+def _timer_ops(pending: dict[str, int], ops: Sequence[TimerOp]) -> None:
+    for op in ops:
+        pending.pop(op.event_type, None)
+        if isinstance(op, Arm):
+            pending[op.event_type] = op.delay
 
 
 def evaluate_shard(
+    shard: int,
     actors: Mapping[str, Actor],
     resident: Resident,
     parent_code: int,
@@ -171,6 +247,7 @@ def evaluate_shard(
     """Decide every actor of one shard that is on the parent version.
 
     Args:
+        shard: the shard's index.
         actors: the shard's committed actors, by id.
         resident: the shard's fingerprint columns (in step with ``actors``).
         parent_code: the parent version's code in ``resident``.
@@ -178,7 +255,7 @@ def evaluate_shard(
         memo: replays through the new machine, shared across shards.
         pure: use the pure-Python routing pass (tests compare both).
     """
-    evaluation = Evaluation()
+    evaluation = Evaluation(shard)
     k = len(path) if path else 0
     if k:
         verdicts = resident.route(parent_code, path, pure=pure)  # type: ignore[arg-type]
@@ -221,10 +298,11 @@ def _decide(actor: Actor, verdict: int, path: Sequence[str] | None, k: int, pref
     return Decision(actor, MIGRATE, reason, compared, k, landing, replay.timers)
 
 
-def combine_tokens(parts: Sequence[tuple[int, int]]) -> str:
-    """The preview token of a whole deployment from ``(count, digest sum)``
-    pairs, one per shard, in any order."""
-    count = sum(c for c, _ in parts)
-    total = sum(s for _, s in parts) % _MOD
-    raw = hashlib.sha256(b"skruntime-preview-v1" + count.to_bytes(8, "big") + total.to_bytes(32, "big")).digest()
-    return "pt_" + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def combine_tokens(evaluations: Sequence[Evaluation]) -> str:
+    """The preview token of a whole deployment from its shards' evaluations
+    (given in any order)."""
+    ordered = sorted(evaluations, key=lambda e: e.shard)
+    h = hashlib.sha256(b"skruntime-preview-v2")
+    for evaluation in ordered:
+        h.update(evaluation.shard.to_bytes(4, "big") + len(evaluation.decisions).to_bytes(8, "big") + evaluation.digest)
+    return "pt_" + base64.urlsafe_b64encode(h.digest()).decode().rstrip("=")

@@ -11,7 +11,7 @@ after the batch is durable.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from .._exceptions import (
     ActorDone,
@@ -83,6 +83,16 @@ class Pending:
         for actor_id, actor in self.actors.items():
             out.setdefault(self.shard_of[actor_id], {})[actor_id] = actor
         return out
+
+
+class PreparedDeployment(NamedTuple):
+    """A shard's writes for a deployment, and what to do once durable."""
+
+    batch: ShardBatch
+    moved: dict[str, Actor]
+    heap_entries: list[tuple[float, str, str]]
+    cursor: dict[str, Any]
+    parent_id: str
 
 
 class Shard:
@@ -166,8 +176,18 @@ class Shard:
         transaction; then swap the migrated actors in and tell watchers.
 
         Runs inside the serving worker's loop (a :class:`Task`) or before
-        workers start, so no event of this shard is applied meanwhile.  Returns the shard's counts (the cursor).
+        workers start, so no event of this shard is applied meanwhile.
+        Returns the shard's counts (the cursor).
         """
+        prepared = self.prepare_deployment(evaluation, deployment_id, ordinal, version, parent_id)
+        await commit(prepared.batch)
+        return self.finish_deployment(prepared, hub)
+
+    def prepare_deployment(
+        self, evaluation: Evaluation, deployment_id: str, ordinal: int, version: Version, parent_id: str
+    ) -> PreparedDeployment:
+        """The shard's writes for a deployment (decisions, migrated actors,
+        their timers, audit pages, the cursor), not yet committed."""
         now = self.clock.now()
         batch = self.store.batch()
         moved: dict[str, Actor] = {}
@@ -194,16 +214,20 @@ class Shard:
             moved[actor.id] = new
         for first, page in decision_pages(audit):
             batch.put("deployment_decisions", (ordinal, first), {"decisions": page})
-        cursor = {"deploymentId": deployment_id, "at": now, "digestSum": format(evaluation.digest_sum, "x"), **evaluation.counts()}
+        cursor = {"deploymentId": deployment_id, "at": now, "digest": evaluation.digest.hex(), **evaluation.counts()}
         batch.put("cursors", ordinal, cursor)
-        await commit(batch)
-        self.make_current(moved)
-        for fire_at, actor_id, event_type in heap_entries:
+        return PreparedDeployment(batch, moved, heap_entries, cursor, parent_id)
+
+    def finish_deployment(self, prepared: PreparedDeployment, hub: Any) -> dict[str, Any]:
+        """After the prepared batch is durable: make the migrated actors
+        current, arm their timers, tell watchers; returns the cursor."""
+        self.make_current(prepared.moved)
+        for fire_at, actor_id, event_type in prepared.heap_entries:
             self.timers_sink(fire_at, actor_id, self.index, event_type)
         if hub.watched:
-            for actor in moved.values():
-                hub.publish(frame(actor, None), parent_id)
-        return cursor
+            for actor in prepared.moved.values():
+                hub.publish(frame(actor, None), prepared.parent_id)
+        return prepared.cursor
 
     # -- applying commands ---------------------------------------------------------
 

@@ -12,7 +12,7 @@ from skruntime._fingerprint import path_hash
 from skruntime.runtime._migration import ReplayMemo, evaluate_shard
 from skruntime.statechart import Machine
 
-from ..statechart.samples import LOAN_V1, LOAN_V2
+from ..statechart.samples import EVENTS, GUARDS, KITCHEN_SINK, LOAN_V1, LOAN_V2
 from .conftest import running
 
 PAID = ["SUBMIT_INFO", "PAY_FEE"]
@@ -154,7 +154,7 @@ async def test_hash_collision_is_rejected_by_the_exact_comparison(runtime):
     slot = shard.resident.slots["bob"]
     shard.resident.columns[1][slot] = path_hash(PAID)  # bob's hash now collides with the path
     memo = ReplayMemo(Machine(LOAN_V2))
-    evaluation = evaluate_shard(shard.actors, shard.resident, runtime.version_codes["loan-v1"], tuple(PAID), memo)
+    evaluation = evaluate_shard(shard.index, shard.actors, shard.resident, runtime.version_codes["loan-v1"], tuple(PAID), memo)
     [bob] = [d for d in evaluation.decisions if d.actor_id == "bob"]
     assert (bob.decision, bob.reason) == ("stay", "history-mismatch")
 
@@ -286,3 +286,60 @@ async def test_unknown_or_impossible_deployment_ids_are_404(runtime):
             await runtime.deployments.get(dep_id)
         with pytest.raises(NotFound):
             await runtime.deployments.decisions(dep_id, cursor=None, limit=10)
+
+
+_SINK_MEMO = ReplayMemo(Machine(KITCHEN_SINK))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    spawn=st.frozensets(st.sampled_from(["valid", "autoStart", "force"])),
+    history=st.lists(
+        st.tuples(
+            st.sampled_from(EVENTS),
+            st.frozensets(st.sampled_from(GUARDS)),
+        ),
+        max_size=25,
+    ),
+)
+def test_memoised_replay_equals_the_machines_replay(spawn, history):
+    """The step memo (shared across examples, like across a deployment's
+    actors) lands every history exactly where Machine.replay does: same
+    configuration, same divergence index, same pending delayed events."""
+    from skruntime._fingerprint import FNV_OFFSET
+    from skruntime.runtime._actor import Actor
+
+    machine = _SINK_MEMO.machine
+    spawn_guards = tuple(sorted(spawn))
+    trace = [(event_type, tuple(sorted(names))) for event_type, names in history]
+    start = machine.initial_transition(guards=dict.fromkeys(spawn_guards, True) or None).snapshot
+    actor = Actor("a", "v", machine, start, len(trace), FNV_OFFSET, 0.0, 0.0, spawn_guards, trace + [("STALE", ())], {})
+    expected = machine.replay(
+        [(event_type, dict.fromkeys(names, True) if names else None) for event_type, names in trace],
+        spawn_guards=dict.fromkeys(spawn_guards, True) or None,
+    )
+    got = _SINK_MEMO.replay(actor)
+    assert got.diverged_at == expected.diverged_at
+    if expected.snapshot is None:
+        assert got.snapshot is None
+    else:
+        assert got.snapshot.configuration is expected.snapshot.configuration
+        assert got.snapshot.value == expected.snapshot.value
+        assert list(got.timers.items()) == list(expected.timers.items())
+
+
+def test_memoised_replay_drops_a_delayed_event_that_fired_in_place():
+    """A targetless delayed transition fires without leaving its state: the
+    landing must not still count it as pending (nor re-arm it)."""
+    from skruntime._fingerprint import FNV_OFFSET
+    from skruntime.runtime._actor import Actor
+
+    machine = Machine({"id": "t", "initial": "a", "states": {"a": {"after": {"20": {"actions": "tick"}, "50": "b"}}, "b": {}}})
+    tick = "xstate.after.20.t.a"
+    memo = ReplayMemo(machine)
+    start = machine.initial_transition().snapshot
+    for trace, pending in [([], {tick: 20, "xstate.after.50.t.a": 50}), ([(tick, ())], {"xstate.after.50.t.a": 50})]:
+        actor = Actor("a", "v", machine, start, len(trace), FNV_OFFSET, 0.0, 0.0, (), trace, {})
+        got = memo.replay(actor)
+        assert got.snapshot.value == "a" and dict(got.timers) == pending
+        assert dict(machine.replay([(e, None) for e, _ in trace]).timers) == pending
