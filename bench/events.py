@@ -542,10 +542,21 @@ def main() -> None:
         assert all("seq" in r for r in probe), "batch items failed"
         acknowledged += len(probe)
         if "batch" in parts:
-            b = http_load(url, "/v1/events/batch", "", batch_body, write_key, 0, 4, args.seconds, workdir)
-            b = {**b, "rate": b["rate"] * 1000}
-            acknowledged += int(b["ok"]) * 1000
-            rows.append(("batch send (HTTP, 1,000 per request, 4 in flight)", fmt_rate(b["rate"]) + " events/s", fmt_ms(b["p50"]), fmt_ms(b["p99"]), "per request"))
+            for in_flight in (4, 8):
+                run = http_load(url, "/v1/events/batch", "", batch_body, write_key, 0, in_flight, args.seconds, workdir)
+                run = {**run, "rate": run["rate"] * 1000}
+                acknowledged += int(run["ok"]) * 1000
+                rows.append(
+                    (
+                        f"batch send (HTTP, 1,000 per request, {in_flight} in flight)",
+                        fmt_rate(run["rate"]) + " events/s",
+                        fmt_ms(run["p50"]),
+                        fmt_ms(run["p99"]),
+                        "p50/p99 per request",
+                    )
+                )
+                if run["rate"] > b["rate"] or b["rate"] != b["rate"]:
+                    b = run
         w = wb = {"rate": float("nan")}
         latencies = []
         if "ws" in parts:
@@ -572,11 +583,11 @@ def main() -> None:
                 )
             )
             per_frame = args.ws_frame_events
-            wb = run_ws_senders("127.0.0.1", port, write_key, args.actors, args.ws_events * 5, args.ws_processes, 8 * per_frame, per_frame)
+            wb = run_ws_senders("127.0.0.1", port, write_key, args.actors, args.ws_events * 5, args.ws_processes, 16 * per_frame, per_frame)
             acknowledged += int(wb["ok"])
             rows.append(
                 (
-                    f"batch frames (WebSocket, {args.ws_processes} connections, {per_frame} events a frame, 8 frames in flight each)",
+                    f"batch frames (WebSocket, {args.ws_processes} connections, {per_frame} events a frame, 16 frames in flight each)",
                     fmt_rate(wb["rate"]) + " events/s",
                     "",
                     "",
@@ -631,7 +642,7 @@ def main() -> None:
             f"c=64 durable >= 80% of floor: {ratio64:.0%} -> {'met' if ratio64 >= 0.8 else 'NOT met'}",
         ]
     if "batch" in parts:
-        targets.append(f"batch >= 50,000 events/s: {fmt_rate(b['rate'])} -> {'met' if b['rate'] >= 50000 else 'NOT met'}")
+        targets.append(f"batch >= 50,000 events/s: {fmt_rate(b['rate'])} (the better of 4 and 8 in flight) -> {'met' if b['rate'] >= 50000 else 'NOT met'}")
     if "ws" in parts:
         ws_best = max(w["rate"], wb["rate"])
         targets.append(
