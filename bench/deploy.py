@@ -8,7 +8,12 @@ PAY_FEE: they match), then times over HTTP:
   * the deploy of loan-v2 with that historyPath: route, land by replay,
     persist decisions and migrated actors durably, answer.
 
-    python bench/deploy.py [--actors 50000] [--no-record]
+    python bench/deploy.py [--actors 50000 1000000] [--no-record]
+
+Up to 100,000 actors the set-up goes over HTTP too; beyond that (``--actors
+1000000``) it writes the same actors and histories through an in-process
+runtime on the server's data directory first (HTTP set-up would take most of
+an hour), and the server then recovers them at start-up (reported).
 
 Targets: deploy < 0.3 s including durability and preview < 0.1 s at 50,000
 actors; report 1,000,000 too (``--actors 1000000`` takes a long set-up).
@@ -21,6 +26,7 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -60,14 +66,11 @@ async def populate(client: httpx.AsyncClient, n: int) -> None:
         async with trio.open_nursery() as nursery:
             for i in range(start, min(n, start + 5000)):
                 nursery.start_soon(spawn, i)
-    rnd = random.Random(3)
     # Each actor's whole history goes in one batch: batches run concurrently,
     # and only events within one batch keep their order.
     chunks: list[list[dict[str, str]]] = [[]]
     total = 0
-    for i in range(n):
-        head = PAID if i % 2 == 0 else ["SUBMIT_INFO", "WAIVE_FEE"]
-        history = [{"actorId": f"a{i}", "type": t} for t in head + [rnd.choice(TAIL) for _ in range(rnd.randint(1, 18))]]
+    for history in histories(n):
         if len(chunks[-1]) + len(history) > 1000:
             chunks.append([])
         chunks[-1].extend(history)
@@ -85,11 +88,64 @@ async def populate(client: httpx.AsyncClient, n: int) -> None:
     print(f"populated {n:,} actors, {total:,} events", flush=True)
 
 
-async def measure(url: str, n: int) -> dict[str, float]:
+def histories(n: int) -> Iterator[list[dict[str, str]]]:
+    """Every actor's events, the same for both ways of setting up."""
+    rnd = random.Random(3)
+    for i in range(n):
+        head = PAID if i % 2 == 0 else ["SUBMIT_INFO", "WAIVE_FEE"]
+        yield [{"actorId": f"a{i}", "type": t} for t in head + [rnd.choice(TAIL) for _ in range(rnd.randint(1, 18))]]
+
+
+async def populate_direct(root: Path, n: int) -> None:
+    """Write the actors through an in-process runtime on the server's data
+    directory and key file (the server is not running yet)."""
+    from skruntime._config import Config
+    from skruntime.runtime import Runtime
+    from skruntime.store import LmdbStore
+
+    config = Config.from_mapping(
+        {
+            "store": {"data_dir": str(root / "data"), "shards": 256, "map_size": "64GiB"},
+            "security": {"key_file": str(root / "skruntime.key")},
+        }
+    )
+    store = LmdbStore.open(config)
+    try:
+        async with trio.open_nursery() as nursery:
+            rt = await nursery.start(Runtime(config, store).run)
+            await rt.deploy({"id": "loan-v1", "definition": V1})
+            for start in range(0, n, 2000):
+                async with trio.open_nursery() as spawns:
+                    for i in range(start, min(n, start + 2000)):
+                        spawns.start_soon(rt.spawn, {"versionId": "loan-v1", "actorId": f"a{i}"})
+            chunk: list[dict[str, str]] = []
+            async with trio.open_nursery() as sends:
+                limiter = trio.Semaphore(8)
+
+                async def send(events: list[dict[str, str]]) -> None:
+                    async with limiter:
+                        results = await rt.send_batch({"events": events})
+                        assert all("seq" in item for item in results)
+
+                for history in histories(n):
+                    if len(chunk) + len(history) > 1000:
+                        await limiter.acquire()  # back-pressure: at most 8 batches queued
+                        limiter.release()
+                        sends.start_soon(send, chunk)
+                        chunk = []
+                    chunk.extend(history)
+                sends.start_soon(send, chunk)
+            rt.stop()
+    finally:
+        store.close()
+
+
+async def measure(url: str, n: int, setup: float | None) -> dict[str, float]:
     async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=600) as client:
-        t0 = time.perf_counter()
-        await populate(client, n)
-        setup = time.perf_counter() - t0
+        if setup is None:
+            t0 = time.perf_counter()
+            await populate(client, n)
+            setup = time.perf_counter() - t0
         body = {"id": "loan-v2", "parentId": "loan-v1", "historyPath": PAID, "definition": V2}
         t0 = time.perf_counter()
         r = await client.post("/v1/machines/preview", params={"summary": "true"}, json=body)
@@ -108,29 +164,51 @@ async def measure(url: str, n: int) -> dict[str, float]:
         return {"setup": setup, "summary": summary_s, "full": full_s, "deploy": deploy_s}
 
 
-async def run(n: int) -> dict[str, float]:
-    with tempfile.TemporaryDirectory() as tmp:
+DIRECT_ABOVE = 100_000
+
+
+async def run(n: int, direct: bool) -> dict[str, float]:
+    (HERE / "out").mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=HERE / "out") as tmp:
         root = Path(tmp)
+        setup = None
+        if direct:
+            t0 = time.perf_counter()
+            await populate_direct(root, n)
+            setup = time.perf_counter() - t0
+            print(f"populated {n:,} actors in-process in {setup:.0f} s", flush=True)
         port = serverproc.free_port()
         process = await serverproc.start(root, port, SKRUNTIME_BOOTSTRAP_KEY=ADMIN_KEY, SKRUNTIME_STORE_SHARDS="256",
-                                         SKRUNTIME_STORE_MAP_SIZE="8GiB")
+                                         SKRUNTIME_STORE_MAP_SIZE="64GiB")
         url = f"http://127.0.0.1:{port}"
         try:
-            await serverproc.wait_ready(process, url)
-            return await measure(url, n)
+            t0 = time.perf_counter()
+            await serverproc.wait_ready(process, url, timeout=3600)
+            recovery = time.perf_counter() - t0
+            result = await measure(url, n, setup)
+            return {**result, "recovery": recovery}
         finally:
-            await serverproc.stop(process)
+            await serverproc.stop(process, timeout=600)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--actors", type=int, nargs="+", default=[50_000])
     parser.add_argument("--no-record", action="store_true")
+    parser.add_argument("--direct", action="store_true", help=f"set up in-process at any size (default: above {DIRECT_ABOVE:,} actors)")
     args = parser.parse_args()
-    lines = ["| actors | preview (counts) | preview (full list) | deploy (durable) | deploy per actor | set-up |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| actors | preview (counts) | preview (full list) | deploy (durable) | deploy per actor | set-up | server start-up (recovery) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for n in args.actors:
-        r = trio.run(run, n)
-        lines.append(f"| {n:,} | {r['summary']:.3f} s | {r['full']:.3f} s | {r['deploy']:.3f} s | {r['deploy'] / n * 1e6:.1f} µs | {r['setup']:.0f} s |")
+        direct = args.direct or n > DIRECT_ABOVE
+        r = trio.run(run, n, direct)
+        how = "in-process" if direct else "HTTP"
+        lines.append(
+            f"| {n:,} | {r['summary']:.3f} s | {r['full']:.3f} s | {r['deploy']:.3f} s | {r['deploy'] / n * 1e6:.1f} µs "
+            f"| {r['setup']:.0f} s ({how}) | {r['recovery']:.1f} s |"
+        )
         print(lines[-1], flush=True)
     lines.append("")
     lines.append("Histories of 3-20 events, half matching the path; over HTTP on loopback against `skruntime serve`.")
