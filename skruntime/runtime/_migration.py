@@ -21,9 +21,10 @@ version, without writing anything:
 Deploy runs this with every shard paused and then applies the decisions;
 preview runs the very same function and returns them.  The preview token is
 a digest of the decision set: each shard hashes its decisions (actor id and
-outcome) in slot order, which is stable because slots are only ever
-appended, and the token is SHA-256 over the shards' counts and hashes in
-shard order, so shards can be evaluated separately, in any order.
+outcome) in actor id order (not slot order: slots follow spawn order in a
+running process but key order after a restart, and a token must not go
+stale across one), and the token is SHA-256 over the shards' counts and
+hashes in shard order, so shards can be evaluated separately, in any order.
 """
 
 from __future__ import annotations
@@ -109,14 +110,14 @@ class Decision:
 class Evaluation:
     """One shard's decisions and their digest."""
 
-    __slots__ = ("shard", "decisions", "migrated", "_by_reason", "_hash", "_outcomes")
+    __slots__ = ("shard", "decisions", "migrated", "_by_reason", "_parts", "_outcomes")
 
     def __init__(self, shard: int = 0) -> None:
         self.shard = shard
         self.decisions: list[Decision] = []
         self.migrated = 0
         self._by_reason: dict[str, int] = {}
-        self._hash = hashlib.sha256()
+        self._parts: list[bytes] = []  # each decision's part of the token
         self._outcomes: dict[tuple[str, str, int], bytes] = {}
 
     def add(self, decision: Decision) -> None:
@@ -134,12 +135,16 @@ class Evaluation:
         if outcome is None:
             value = None if landing is None else landing.value
             outcome = self._outcomes[key] = b"\x00" + orjson.dumps([decision.decision, decision.reason, value], option=orjson.OPT_SORT_KEYS) + b"\n"
-        self._hash.update(decision.actor_id.encode() + outcome)
+        self._parts.append(decision.actor_id.encode() + outcome)
 
     @property
     def digest(self) -> bytes:
-        """SHA-256 of the decisions so far, in the order they were added."""
-        return self._hash.digest()
+        """SHA-256 of the decisions so far, in actor id order (the order
+        they were added in depends on the shard's slots, see above)."""
+        h = hashlib.sha256()
+        for part in sorted(self._parts):  # ids are unique and hold no NUL
+            h.update(part)
+        return h.digest()
 
     def counts(self) -> dict[str, Any]:
         n = len(self.decisions)

@@ -343,3 +343,20 @@ def test_memoised_replay_drops_a_delayed_event_that_fired_in_place():
         got = memo.replay(actor)
         assert got.snapshot.value == "a" and dict(got.timers) == pending
         assert dict(machine.replay([(e, None) for e, _ in trace]).timers) == pending
+
+
+async def test_a_preview_token_survives_a_restart(config):
+    # The token digests the decision *set*: a restart reloads the actors in
+    # key order (shorter ids first), not in the order they were spawned, and
+    # must not make a preview read before it stale.
+    ids = ["a" * n for n in range(24, 0, -1)]  # spawned longest first
+    async with running(config) as rt:
+        await rt.deploy({"id": "loan-v1", "definition": LOAN_V1})
+        for actor_id in ids:
+            await rt.spawn({"versionId": "loan-v1", "actorId": actor_id})
+            await rt.send(actor_id, {"type": "SUBMIT_INFO"})
+        preview = rt.preview(V2_BODY, summary=True)
+    async with running(config) as rt:
+        assert rt.preview(V2_BODY, summary=True)["previewToken"] == preview["previewToken"]
+        result, created = await rt.deploy({**V2_BODY, "expect": {"previewToken": preview["previewToken"]}})
+        assert created and result["deployment"]["evaluated"] == len(ids)
