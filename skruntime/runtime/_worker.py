@@ -226,6 +226,8 @@ class Worker:
         turn = _Turn(self.hub.watched, self.clock.now(), parent)
         shards = self.shards
         for command in commands:
+            if not isinstance(command, Fire) and command.reply.ready:
+                continue  # answered (503) when this turn was first applied: never apply it again
             shard = shards[command.shard]
             batch = turn.batches.get(command.shard) or turn.batch(shard)
             try:

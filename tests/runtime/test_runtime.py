@@ -340,3 +340,51 @@ async def test_pipelined_turns_checkpoint_as_often_as_sequential_ones(runtime, m
     assert stacked == [False, True]
     assert records == [every]  # not rewritten at every + 1
     assert runtime.actor("c").checkpoint_seq == every and runtime.get("c")["seq"] == every + 1
+
+
+async def test_a_request_answered_503_is_not_applied_when_its_turn_is_applied_again(runtime, monkeypatch):
+    # A bug while applying a pipelined turn fails the turn's requests (503,
+    # retry); if the turn in flight beneath it then fails too, the turn is
+    # applied again: the requests already answered must not be part of it.
+    from skruntime._exceptions import ServiceUnavailable
+    from skruntime.runtime._shard import Shard
+
+    await runtime.deploy({"id": "c-v1", "definition": COUNTER})
+    await runtime.spawn({"versionId": "c-v1", "actorId": "c"})
+    gate, entered, stacked = await _gated_commits(runtime, monkeypatch, fail_first=True)
+    original = Shard.apply
+    bug = {"armed": True}
+
+    def buggy(self, command, pending, batch):
+        if bug["armed"] and getattr(command, "payload", None) == "boom":
+            bug["armed"] = False
+            raise RuntimeError("a bug")
+        return original(self, command, pending, batch)
+
+    monkeypatch.setattr(Shard, "apply", buggy)
+    outcomes = {}
+
+    async def first():
+        try:
+            outcomes["first"] = await runtime.send("c", {"type": "NEXT", "payload": "first"})
+        except ServiceUnavailable as exc:
+            outcomes["first"] = exc
+
+    async def batch():  # one turn: "ok" applies, then the bug fails both
+        events = [{"actorId": "c", "type": "NEXT", "payload": p} for p in ("ok", "boom")]
+        outcomes["batch"] = await runtime.send_batch({"events": events})
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(first)
+        await entered.wait()  # its turn is being committed (and will fail)
+        nursery.start_soon(batch)
+        await trio.testing.wait_all_tasks_blocked()
+        assert stacked == [False, True]
+        gate.set()
+    assert stacked == [False, True, False]
+    assert isinstance(outcomes["first"], ServiceUnavailable)
+    assert [r["status"] for r in outcomes["batch"]] == [503, 503]
+    # every request was answered 503: none was applied (the next one is seq 1)
+    assert (await runtime.send("c", {"type": "NEXT", "payload": "after"}))["seq"] == 1
+    events, _ = await runtime.history("c")
+    assert [e["payload"] for e in events] == ["after"]
