@@ -54,12 +54,22 @@ _BATCH_FIELDS = _EVENT_FIELDS | {"actorId", "idempotencyKey"}
 
 # Every request computes its actor's shard; a process sees the same actors
 # again and again, so the hash is memoised (bounded).
-shard_index = functools.lru_cache(maxsize=1 << 16)(shard_of)
+_shard_index = functools.lru_cache(maxsize=1 << 16)(shard_of)
+_MAX_ID = 128  # characters of an id (_ID); event types have the same bound
+
+
+def shard_index(actor_id: str, shard_count: int) -> int:
+    """``shard_of``, memoised for strings that can be valid ids: callers
+    pass unchecked ones too (URL ids, WebSocket actorIds), and a long one
+    kept by the cache would pin up to a request body each."""
+    if len(actor_id) > _MAX_ID:
+        return shard_of(actor_id, shard_count)
+    return _shard_index(actor_id, shard_count)
 
 
 def check_id(value: Any, what: str, pointer: str) -> str:
     """Validate an actor or version id."""
-    if type(value) is not str or not _valid_id(value):
+    if type(value) is not str or len(value) > _MAX_ID or not _valid_id(value):
         raise Unprocessable(
             f"{what} must be 1-128 characters of letters, digits and . _ : @ ~ -, starting with a letter or digit",
             pointer,
@@ -70,7 +80,7 @@ def check_id(value: Any, what: str, pointer: str) -> str:
 def check_event_type(value: Any, pointer: str) -> str:
     """Validate an event type sent by a caller (SPEC section 3)."""
     if type(value) is str:
-        problem = _event_type_problem(value)
+        problem = _event_type_problem(value) if len(value) <= _MAX_ID else "an event type is a string of 1-128 characters"
         if problem is None:
             return value
     else:
@@ -79,7 +89,8 @@ def check_event_type(value: Any, pointer: str) -> str:
 
 
 # Ids and event types repeat from request to request: their checks are
-# memoised (bounded), which matters on the batch path.
+# memoised (bounded, and only for strings short enough to be valid), which
+# matters on the batch path.
 @functools.lru_cache(maxsize=1 << 14)
 def _valid_id(value: str) -> bool:
     return _ID.fullmatch(value) is not None

@@ -388,3 +388,24 @@ async def test_a_request_answered_503_is_not_applied_when_its_turn_is_applied_ag
     assert (await runtime.send("c", {"type": "NEXT", "payload": "after"}))["seq"] == 1
     events, _ = await runtime.history("c")
     assert [e["payload"] for e in events] == ["after"]
+
+
+async def test_memoised_checks_do_not_keep_long_strings(runtime):
+    # Ids and event types are memoised; a string longer than any valid one
+    # (a WebSocket send frame's actorId is any string) must not be kept, else
+    # a client holds up to the caches' sizes times the frame limit in memory.
+    from skruntime.runtime import _runtime as rt_module
+
+    caches = [rt_module._shard_index, rt_module._valid_id, rt_module._event_type_problem]
+    rt_module.check_event_type("NEXT", "/type")  # a valid one is kept
+    before = [cache.cache_info().currsize for cache in caches]
+    long = "a" * 100_000
+    with pytest.raises(NotFound):
+        await runtime.send(long, {"type": "NEXT"})
+    with pytest.raises(NotFound):
+        runtime.get(long + "b")
+    with pytest.raises(Unprocessable):
+        rt_module.check_id(long + "c", "actorId", "/actorId")
+    with pytest.raises(Unprocessable):
+        rt_module.check_event_type(long + "d", "/type")
+    assert [cache.cache_info().currsize for cache in caches] == before
