@@ -76,8 +76,11 @@ class Worker:
         self.clock = clock
         self.hub = hub
         self.timers: list[tuple[float, str, int, str]] = []  # heap: (fire_at, actor, shard, event type)
-        # Items are commands, or lists of commands queued together (a batch).
+        # Items are commands, or lists of commands queued together (a batch);
+        # back-pressure counts commands (``_queued``), not items.
         self._send, self._intake = trio.open_memory_channel[Command | list[Command]](MAX_COMMANDS_PER_TURN)
+        self._queued = 0
+        self._space = trio.lowlevel.ParkingLot()
         self._next_prune = 0.0
         self._flight: _Flight | None = None  # the turn being committed
         self._nursery: trio.Nursery | None = None
@@ -94,17 +97,23 @@ class Worker:
     # -- intake ----------------------------------------------------------------
 
     async def submit(self, command: Command | list[Command]) -> None:
-        """Queue a command, or a list of commands to apply in order (waits
-        while the intake is full: back-pressure)."""
+        """Queue a command, or a list of commands to apply in order.  Waits
+        while the intake holds :data:`MAX_COMMANDS_PER_TURN` commands or
+        would with these (back-pressure; a list larger than that still goes
+        in alone)."""
+        n = len(command) if isinstance(command, list) else 1
+        while self._queued and self._queued + n > MAX_COMMANDS_PER_TURN:
+            await self._space.park()
         try:
             self._send.send_nowait(command)
-        except trio.WouldBlock:
+        except trio.WouldBlock:  # not while _queued bounds the items; kept for safety
             try:
                 await self._send.send(command)
             except trio.ClosedResourceError:
                 raise ServiceUnavailable("the server is shutting down") from None
         except trio.ClosedResourceError:
             raise ServiceUnavailable("the server is shutting down") from None
+        self._queued += n
 
     def close(self) -> None:
         """Stop taking commands; the loop finishes what is queued, then ends."""
@@ -151,13 +160,13 @@ class Worker:
             deadline = self.clock.trio_deadline(self.timers[0][0]) if self.timers else float("inf")
             with trio.move_on_at(deadline) as self._waiting:
                 try:
-                    _take(commands, await self._intake.receive())
+                    self._take(commands, await self._intake.receive())
                 except trio.EndOfChannel:
                     closing = True
             self._waiting = None
         while not closing and len(commands) < MAX_COMMANDS_PER_TURN:
             try:
-                _take(commands, self._intake.receive_nowait())
+                self._take(commands, self._intake.receive_nowait())
             except trio.WouldBlock:
                 break
             except trio.EndOfChannel:
@@ -165,6 +174,15 @@ class Worker:
         if not closing:
             commands.extend(self._due_timers())
         return commands, closing
+
+    def _take(self, commands: list[Command], item: Command | list[Command]) -> None:
+        if isinstance(item, list):
+            commands.extend(item)
+            self._queued -= len(item)
+        else:
+            commands.append(item)
+            self._queued -= 1
+        self._space.unpark_all()
 
     def _due_timers(self) -> list[Fire]:
         now = self.clock.now()
@@ -362,13 +380,6 @@ class _Turn:
         if found is None:
             found = self.batches[shard.index] = shard.store.batch()
         return found
-
-
-def _take(commands: list[Command], item: Command | list[Command]) -> None:
-    if isinstance(item, list):
-        commands.extend(item)
-    else:
-        commands.append(item)
 
 
 def group_shards(shards: Sequence[Shard], workers: int) -> list[list[Shard]]:

@@ -79,7 +79,7 @@ CLOSE_GOING_AWAY: Final = 1001
 CLOSE_UNAUTHORIZED: Final = 4001
 CLOSE_OVERFLOW: Final = 4008
 AUTH_TIMEOUT: Final = 10.0  # seconds to send the auth frame when there was no header
-MAX_IN_FLIGHT: Final = 4096  # sends awaiting their result, per connection (then reading pauses)
+MAX_IN_FLIGHT: Final = 4096  # events awaiting their result, per connection (a batch frame counts its events; then reading pauses)
 MAX_SUBSCRIPTIONS: Final = 10_000  # actors and versions watched, per connection
 REPLAY_PAGE: Final = 1000
 
@@ -130,6 +130,8 @@ class _Connection:
         self.close_reason = ""
         self.scope = trio.CancelScope()
         self.results_in, self.results_out = trio.open_memory_channel[_Submitted](MAX_IN_FLIGHT)
+        self.in_flight = 0  # events submitted and not yet answered
+        self.room = trio.lowlevel.ParkingLot()
 
     async def run(self) -> None:
         metrics = self.state.metrics
@@ -260,7 +262,12 @@ class _Connection:
                 raise Unprocessable("idempotencyKey must be a string of 1-256 characters", "/idempotencyKey")
             self.state.router.require_local(actor_id)
             command = self.runtime.make_send(actor_id, frame.get("event"), idempotency_key, "/event")
-            await self.runtime.submit(command)
+            await self._reserve(1)
+            try:
+                await self.runtime.submit(command)
+            except RequestError:
+                self._release(1)
+                raise
         except RequestError as exc:
             await self.results_in.send((correlation, None, exc))
             return
@@ -275,11 +282,28 @@ class _Connection:
             if not isinstance(frame.get("events"), list):
                 raise Unprocessable("events must be a list of events", "/events")
             commands = self.runtime.make_batch(frame["events"])
-            await self.runtime.submit_batch(commands)
+            n = _submitted(commands)
+            await self._reserve(n)
+            try:
+                await self.runtime.submit_batch(commands)
+            except RequestError:
+                self._release(n)
+                raise
         except RequestError as exc:
             await self.results_in.send((correlation, None, exc))
             return
         await self.results_in.send((correlation, commands, None))
+
+    async def _reserve(self, n: int) -> None:
+        """Wait until ``n`` more events may be in flight (reading pauses
+        meanwhile); a batch larger than the limit goes in alone."""
+        while self.in_flight and self.in_flight + n > MAX_IN_FLIGHT:
+            await self.room.park()
+        self.in_flight += n
+
+    def _release(self, n: int) -> None:
+        self.in_flight -= n
+        self.room.unpark_all()
 
     async def _resulter(self) -> None:
         metrics = self.state.metrics
@@ -306,6 +330,8 @@ class _Connection:
                 body = error.to_problem()
                 status = error.status
             await self._send({"op": "result", "id": correlation, "status": status, "body": body})
+            if command is not None:
+                self._release(1 if isinstance(command, Send) else _submitted(command))
 
     # -- watching ------------------------------------------------------------------
 
@@ -385,6 +411,10 @@ class _Connection:
                 await self._send(frame)
         except Overflowed:
             self.close(CLOSE_OVERFLOW, "the watcher fell behind; reconnect and resume with fromSeq")
+
+
+def _submitted(commands: list[Send | RequestError]) -> int:
+    return sum(1 for command in commands if isinstance(command, Send))
 
 
 def _parse(raw: str | bytes) -> dict[str, Any]:

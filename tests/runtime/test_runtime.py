@@ -409,3 +409,36 @@ async def test_memoised_checks_do_not_keep_long_strings(runtime):
     with pytest.raises(Unprocessable):
         rt_module.check_event_type(long + "d", "/type")
     assert [cache.cache_info().currsize for cache in caches] == before
+
+
+async def test_queued_batches_count_their_events_against_the_intake_limit(runtime, monkeypatch):
+    """A batch reaches a worker as one list, but back-pressure counts its
+    commands: with room for 10, a second list of 8 waits until the worker
+    takes the first."""
+    from skruntime.runtime import _worker, batch_results
+
+    monkeypatch.setattr(_worker, "MAX_COMMANDS_PER_TURN", 10)
+    await runtime.deploy({"id": "c-v1", "definition": COUNTER})
+    await runtime.spawn({"versionId": "c-v1", "actorId": "c"})
+    gate, entered, _ = await _gated_commits(runtime, monkeypatch, fail_first=False)
+    queued = []
+
+    async def batch(name):
+        commands = runtime.make_batch([{"actorId": "c", "type": "NEXT"}] * 8)
+        await runtime.submit_batch(commands)
+        queued.append(name)
+        assert all("seq" in result for result in await batch_results(commands))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(runtime.send, "c", {"type": "NEXT"})
+        await entered.wait()  # turn 1 commits (held); the worker is free
+        nursery.start_soon(batch, "a")  # taken at once: applied on top of turn 1, then the worker waits for it to land
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(batch, "b")  # queued: 8 of 10
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(batch, "c")  # 8 + 8 > 10: waits
+        await trio.testing.wait_all_tasks_blocked()
+        assert queued == ["a", "b"]
+        gate.set()
+    assert queued == ["a", "b", "c"]
+    assert runtime.get("c")["seq"] == 25

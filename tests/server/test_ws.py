@@ -365,3 +365,34 @@ async def test_subscriptions_per_connection_are_bounded(server: Server, monkeypa
         await server.send("c", "SUBMIT_INFO")
         frame = await receive(ws)
         assert (frame["op"], frame["actorId"]) == ("change", "c")
+
+
+async def test_batch_frames_count_their_events_in_flight(server: Server, monkeypatch) -> None:
+    """Reading pauses while the events awaiting results (a batch frame counts
+    each of its events) would pass the limit."""
+    from skruntime.server import _ws
+
+    monkeypatch.setattr(_ws, "MAX_IN_FLIGHT", 10)
+    gate = trio.Event()
+    real_results = _ws.batch_results
+
+    async def held_results(commands):
+        await gate.wait()
+        return await real_results(commands)
+
+    monkeypatch.setattr(_ws, "batch_results", held_results)
+    await server.deploy("ring-v1", RING)
+    await server.spawn("ring-v1", "r0")
+    async with watch(server, server.keys["write"]) as ws:
+        events = [{"actorId": "r0", "type": "NEXT"}] * 8
+        await send(ws, {"op": "batch", "id": "a", "events": events})  # 8 in flight, result held
+        await send(ws, {"op": "batch", "id": "b", "events": events})  # 8 + 8 > 10: reading pauses here
+        await send(ws, {"op": "dance"})  # not read until "a" is answered
+        with trio.move_on_after(0.5):
+            frame = await ws.get_message()
+            pytest.fail(f"the server kept reading: {frame}")
+        gate.set()
+        frames = [await receive(ws) for _ in range(3)]
+        assert [f.get("id") for f in frames if f["op"] == "result"] == ["a", "b"]
+        assert [f["status"] for f in frames if f["op"] == "error"] == [400]
+    assert (await server.read.get("/v1/actors/r0")).json()["seq"] == 16
