@@ -583,11 +583,11 @@ def main() -> None:
                 )
             )
             per_frame = args.ws_frame_events
-            wb = run_ws_senders("127.0.0.1", port, write_key, args.actors, args.ws_events * 5, args.ws_processes, 16 * per_frame, per_frame)
+            wb = run_ws_senders("127.0.0.1", port, write_key, args.actors, args.ws_events * 5 // 2, 2 * args.ws_processes, 8 * per_frame, per_frame)
             acknowledged += int(wb["ok"])
             rows.append(
                 (
-                    f"batch frames (WebSocket, {args.ws_processes} connections, {per_frame} events a frame, 16 frames in flight each)",
+                    f"batch frames (WebSocket, {2 * args.ws_processes} connections, {per_frame} events a frame, 8 frames in flight each)",
                     fmt_rate(wb["rate"]) + " events/s",
                     "",
                     "",
