@@ -32,7 +32,8 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from itertools import islice
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
@@ -50,14 +51,16 @@ __all__ = ["Decision", "Evaluation", "ReplayMemo", "combine_tokens", "evaluate_s
 
 MIGRATE = "migrate"
 STAY = "stay"
-_MOD = 1 << 256
+_NO_TIMERS: Mapping[str, int] = {}
 
 
 class Decision:
     """One actor's fate in one deployment (a plain slotted class: deployments
-    make tens of thousands of these)."""
+    make tens of thousands of these).  It keeps the actor value it was made
+    from (actor values are never changed in place, a new event makes a new
+    one), so the id, fingerprint, seq and state are those at decision time."""
 
-    __slots__ = ("actor_id", "decision", "reason", "fingerprint", "seq", "prefix_hash", "k", "from_state", "landing", "timers", "diverged_seq")
+    __slots__ = ("actor", "decision", "reason", "prefix_hash", "k", "landing", "timers", "diverged_seq")
 
     def __init__(
         self,
@@ -67,20 +70,35 @@ class Decision:
         prefix_hash: int | None,
         k: int,
         landing: Snapshot | None = None,
-        timers: Mapping[str, int] | None = None,
+        timers: Mapping[str, int] = _NO_TIMERS,
         diverged_seq: int | None = None,
     ) -> None:
-        self.actor_id = actor.id
+        self.actor = actor
         self.decision = decision  # "migrate" | "stay"
         self.reason = reason  # history-match | no-history-path | done | history-too-short | history-mismatch | replay-diverged
-        self.fingerprint = actor.fingerprint  # the actor's last chain value when decided
-        self.seq = actor.seq  # its number of handled events when decided
         self.prefix_hash = prefix_hash  # the path hash it was compared with
         self.k = k  # the path length (0: no path)
-        self.from_state = actor.snapshot.value
         self.landing = landing  # where a migrating actor lands
-        self.timers = timers or {}  # delayed events pending at landing
+        self.timers = timers  # delayed events pending at landing
         self.diverged_seq = diverged_seq
+
+    @property
+    def actor_id(self) -> str:
+        return self.actor.id
+
+    @property
+    def fingerprint(self) -> int:
+        """The actor's last chain value when decided."""
+        return self.actor.fingerprint
+
+    @property
+    def seq(self) -> int:
+        """Its number of handled events when decided."""
+        return self.actor.seq
+
+    @property
+    def from_state(self) -> Any:
+        return self.actor.snapshot.value
 
     @property
     def migrates(self) -> bool:
@@ -95,11 +113,11 @@ class Decision:
             "toVersion": to_version if self.decision == MIGRATE else None,
             "decision": self.decision,
             "reason": self.reason,
-            "seq": self.seq,
-            "fingerprint": to_hex(self.fingerprint),
+            "seq": self.actor.seq,
+            "fingerprint": to_hex(self.actor.fingerprint),
             "prefixHash": None if self.prefix_hash is None else to_hex(self.prefix_hash),
             "k": self.k,
-            "fromState": self.from_state,
+            "fromState": self.actor.snapshot.value,
             "landingState": None if self.landing is None else self.landing.value,
         }
         if self.diverged_seq is not None:
@@ -135,7 +153,7 @@ class Evaluation:
         if outcome is None:
             value = None if landing is None else landing.value
             outcome = self._outcomes[key] = b"\x00" + orjson.dumps([decision.decision, decision.reason, value], option=orjson.OPT_SORT_KEYS) + b"\n"
-        self._parts.append(decision.actor_id.encode() + outcome)
+        self._parts.append(decision.actor.id.encode() + outcome)
 
     @property
     def digest(self) -> bytes:
@@ -186,16 +204,13 @@ class ReplayMemo:
         point: _Point | None = self._starts[guards] if guards in self._starts else self._start(guards)
         if point is None:
             return _DIVERGED_AT_SPAWN
-        trace = actor.trace
-        for i in range(actor.seq):
-            entry = trace[i]
-            following = point.following
-            if entry in following:
-                point = following[entry]
-            else:
-                point = following[entry] = self._step(point, entry)
-            if point is None:
+        for i, entry in enumerate(islice(actor.trace, actor.seq)):
+            following = point.following.get(entry, _ABSENT)
+            if following is _ABSENT:
+                following = point.following[entry] = self._step(point, entry)
+            if following is None:
                 return Replay(None, i)
+            point = following
         return point.result
 
     def _start(self, spawn_guards: tuple[str, ...]) -> _Point | None:
@@ -230,6 +245,7 @@ class ReplayMemo:
 
 
 _DIVERGED_AT_SPAWN = Replay(None, 0)
+_ABSENT = cast(_Point, object())  # a step not computed yet
 
 
 def _timer_ops(pending: dict[str, int], ops: Sequence[TimerOp]) -> None:
@@ -268,11 +284,11 @@ def evaluate_shard(
     else:
         verdicts = bytes(MISMATCH if v == parent_code else OTHER for v in resident.versions)
         prefixes = [FNV_OFFSET]
+    ids = resident.actor_ids
+    add = evaluation.add
     for slot, verdict in enumerate(verdicts):
-        if verdict == OTHER:
-            continue
-        actor = actors[resident.actor_ids[slot]]
-        evaluation.add(_decide(actor, verdict, path, k, prefixes, memo))
+        if verdict != OTHER:
+            add(_decide(actors[ids[slot]], verdict, path, k, prefixes, memo))
     return evaluation
 
 
