@@ -47,6 +47,7 @@ from ._watch import Hub
 __all__ = ["Worker", "group_shards"]
 
 MAX_COMMANDS_PER_TURN = 4096
+TIMER_RETRY = 1.0  # seconds before a due timer whose turn failed to commit fires again
 Applied = Send | Spawn | Fire  # what a turn applies (tasks run between turns)
 log = logging.getLogger("skruntime.runtime")
 
@@ -76,6 +77,8 @@ class Worker:
         self.clock = clock
         self.hub = hub
         self.timers: list[tuple[float, str, int, str]] = []  # heap: (fire_at, actor, shard, event type)
+        self._retries: list[tuple[float, int, Fire]] = []  # heap: (retry at, tie-breaker, fire) of failed turns
+        self._retry_count = 0
         # Items are commands, or lists of commands queued together (a batch);
         # back-pressure counts commands (``_queued``), not items.
         self._send, self._intake = trio.open_memory_channel[Command | list[Command]](MAX_COMMANDS_PER_TURN)
@@ -157,7 +160,8 @@ class Worker:
         closing = False
         flight = self._flight
         if flight is None or not flight.done.is_set():
-            deadline = self.clock.trio_deadline(self.timers[0][0]) if self.timers else float("inf")
+            due = min(self.timers[0][0] if self.timers else float("inf"), self._retries[0][0] if self._retries else float("inf"))
+            deadline = self.clock.trio_deadline(due) if due != float("inf") else due
             with trio.move_on_at(deadline) as self._waiting:
                 try:
                     self._take(commands, await self._intake.receive())
@@ -187,6 +191,8 @@ class Worker:
     def _due_timers(self) -> list[Fire]:
         now = self.clock.now()
         due: list[Fire] = []
+        while self._retries and self._retries[0][0] <= now:
+            due.append(heapq.heappop(self._retries)[2])  # still checked against the actor's timers when applied
         while self.timers and self.timers[0][0] <= now:
             fire_at, actor_id, shard_index, event_type = heapq.heappop(self.timers)
             actor = self.shards[shard_index].actors.get(actor_id)
@@ -265,7 +271,9 @@ class Worker:
                     reply.fail(failure)
                 turn = _Turn(self.hub.watched, self.clock.now(), parent)
                 continue
-            if not isinstance(command, Fire):
+            if isinstance(command, Fire):
+                turn.fires.append(command)
+            else:
                 turn.answers.append((command.reply, result, None))
         now = turn.pending.now
         if now >= self._next_prune:
@@ -323,6 +331,13 @@ class Worker:
             log.error("a turn's commit failed unexpectedly; it is discarded", exc_info=exc)
             failure = ServiceUnavailable("the server could not apply this request; the error was logged, retry")
         self._fail(flight.turn, failure)
+        # Its due timers fired into writes that did not happen: they are still
+        # the actors' timers, so fire them again a little later (not at once:
+        # the store may keep failing for a while).
+        retry_at = self.clock.now() + TIMER_RETRY
+        for fire in flight.turn.fires:
+            self._retry_count += 1
+            heapq.heappush(self._retries, (retry_at, self._retry_count, fire))
         return False
 
     @staticmethod
@@ -368,12 +383,13 @@ class _Turn:
     """One loop turn: the overlay of new actor values, one batch per shard
     touched, and the answers to give once durable."""
 
-    __slots__ = ("pending", "batches", "answers")
+    __slots__ = ("pending", "batches", "answers", "fires")
 
     def __init__(self, watched: bool, now: float, parent: Pending | None = None) -> None:
         self.pending = Pending(watched, now, parent)
         self.batches: dict[int, ShardBatch] = {}
         self.answers: list[tuple[Reply, Any, BaseException | None]] = []
+        self.fires: list[Fire] = []  # due timers applied in this turn
 
     def batch(self, shard: Shard) -> ShardBatch:
         found = self.batches.get(shard.index)

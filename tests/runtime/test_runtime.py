@@ -442,3 +442,32 @@ async def test_queued_batches_count_their_events_against_the_intake_limit(runtim
         gate.set()
     assert queued == ["a", "b", "c"]
     assert runtime.get("c")["seq"] == 25
+
+
+async def test_a_timer_whose_turn_failed_to_commit_fires_again(runtime, mock_clock):
+    """The store fails while a timer is due: the firing is not durable, the
+    actor still has its timer, and it fires once the store works again."""
+    from skruntime._exceptions import StoreError
+
+    mock_clock.autojump_threshold = 0.02
+    await runtime.deploy({"id": "t-v1", "definition": TIMED})
+    await runtime.spawn({"versionId": "t-v1", "actorId": "t1"})
+    failing = {"on": True, "failed": 0}
+    for worker in runtime.workers:
+        real = worker._commit
+
+        async def commit(*batches, _real=real):
+            if failing["on"]:
+                failing["failed"] += 1
+                raise StoreError("disk full")
+            await _real(*batches)
+
+        worker._commit = commit
+    await trio.sleep(5.5)  # due at 5 s: its turn fails
+    assert failing["failed"] >= 1
+    assert runtime.get("t1")["stateValue"] == "waiting"
+    failing["on"] = False
+    await trio.sleep(3.0)
+    assert runtime.get("t1")["stateValue"] == "expired"
+    events, _ = await runtime.history("t1")
+    assert [e["type"] for e in events] == ["xstate.after.5000.timed.waiting"]
