@@ -153,12 +153,15 @@ class Shard:
             batch.put("actors", actor.id, actor.record())
         return behind
 
-    def prune_idempotency(self, now: float, batch: ShardBatch) -> None:
+    def prune_idempotency(self, now: float, batch: ShardBatch) -> list[tuple[str, bytes]]:
+        """Add deletes of up to 1,000 expired idempotency records to
+        ``batch``; returns their keys, to forget once the batch is durable
+        (forgotten earlier, a failed commit would leave them on disk for good)."""
         horizon = now - self.idempotency_ttl
-        expired = [k for k, rec in self.idempotency.items() if rec["at"] < horizon]
-        for key in expired[:1000]:
-            del self.idempotency[key]
+        expired = [k for k, rec in self.idempotency.items() if rec["at"] < horizon][:1000]
+        for key in expired:
             batch.delete("idempotency", key)
+        return expired
 
     # -- deployments ------------------------------------------------------------------
 

@@ -279,7 +279,9 @@ class Worker:
         if now >= self._next_prune:
             self._next_prune = now + 60.0
             for shard in self.shards.values():
-                shard.prune_idempotency(now, turn.batch(shard))
+                expired = shard.prune_idempotency(now, turn.batch(shard))
+                if expired:
+                    turn.pruned.append((shard, expired))
         return turn
 
     def _launch(self, turn: _Turn) -> None:
@@ -354,6 +356,9 @@ class Worker:
             actor.checkpoint_seq = actor.seq  # its record is durable now
         for shard_index, actors in pending.by_shard().items():
             self.shards[shard_index].make_current(actors)
+        for shard, expired in turn.pruned:
+            for key in expired:
+                shard.idempotency.pop(key, None)
         for shard_index, entries in pending.idempotency.items():
             self.shards[shard_index].idempotency.update(entries)
         for fire_at, actor_id, shard_index, event_type in pending.timers:
@@ -383,13 +388,14 @@ class _Turn:
     """One loop turn: the overlay of new actor values, one batch per shard
     touched, and the answers to give once durable."""
 
-    __slots__ = ("pending", "batches", "answers", "fires")
+    __slots__ = ("pending", "batches", "answers", "fires", "pruned")
 
     def __init__(self, watched: bool, now: float, parent: Pending | None = None) -> None:
         self.pending = Pending(watched, now, parent)
         self.batches: dict[int, ShardBatch] = {}
         self.answers: list[tuple[Reply, Any, BaseException | None]] = []
         self.fires: list[Fire] = []  # due timers applied in this turn
+        self.pruned: list[tuple[Shard, list[tuple[str, bytes]]]] = []  # expired idempotency keys deleted
 
     def batch(self, shard: Shard) -> ShardBatch:
         found = self.batches.get(shard.index)

@@ -471,3 +471,35 @@ async def test_a_timer_whose_turn_failed_to_commit_fires_again(runtime, mock_clo
     assert runtime.get("t1")["stateValue"] == "expired"
     events, _ = await runtime.history("t1")
     assert [e["type"] for e in events] == ["xstate.after.5000.timed.waiting"]
+
+
+async def test_expired_idempotency_records_are_forgotten_only_once_deleted(config, mock_clock):
+    """Pruning expired idempotency records in a turn whose commit fails keeps
+    them in memory, so the next pruning deletes them from disk."""
+    from skruntime._exceptions import ServiceUnavailable, StoreError
+
+    mock_clock.autojump_threshold = 0.02
+    ttl = config.runtime.idempotency_ttl
+    async with running(config) as rt:
+        await rt.deploy({"id": "c-v1", "definition": COUNTER})
+        await rt.spawn({"versionId": "c-v1", "actorId": "c"})
+        await rt.send("c", {"type": "NEXT"}, idempotency_key="k1")
+        await trio.sleep(ttl + 120)
+        failing = {"on": True}
+        for worker in rt.workers:
+            real = worker._commit
+
+            async def commit(*batches, _real=real):
+                if failing["on"]:
+                    raise StoreError("disk full")
+                await _real(*batches)
+
+            worker._commit = commit
+        with pytest.raises(ServiceUnavailable):
+            await rt.send("c", {"type": "NEXT"})  # its turn prunes k1; the commit fails
+        failing["on"] = False
+        await trio.sleep(120)
+        await rt.send("c", {"type": "NEXT"})  # prunes again, durably
+        assert not any(shard.idempotency for shard in rt.shards)
+    async with running(config) as rt:
+        assert not any(shard.idempotency for shard in rt.shards)  # nothing left on disk
