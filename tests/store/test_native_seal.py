@@ -203,6 +203,20 @@ def test_force_pure_uses_the_python_codec_silently():
     assert done.stdout.startswith("False pure (SKRUNTIME_FORCE_PURE is set)")
 
 
+def test_the_sealer_is_built_wherever_it_can_be(monkeypatch):
+    """The tests marked ``needs_sealer`` skip only on machines that cannot
+    build it: where the probe finds OpenSSL and libzstd, the installed kernel
+    must have the sealer (else those skips would hide a broken build)."""
+    sys.path.insert(0, str(ROOT / "native"))
+    try:
+        import build_native
+    finally:
+        sys.path.remove(str(ROOT / "native"))
+    monkeypatch.delenv("SKRUNTIME_NATIVE_SEAL", raising=False)
+    if build_native.sealer_libraries() is not None:
+        assert load_sealer() is not None
+
+
 def test_the_build_probe_fails_without_a_compiler(monkeypatch):
     sys.path.insert(0, str(ROOT / "native"))
     try:
