@@ -48,6 +48,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from tests.serverproc import free_port  # noqa: E402
+
 ADMIN_KEY = "sk_" + "B" * 43
 MACHINE = {"id": "bench", "initial": "a", "states": {"a": {"on": {"PING": "b"}}, "b": {"on": {"PING": "a"}}}}
 CONCURRENCY = (1, 16, 64)
@@ -101,13 +103,6 @@ def run_floor_server(port: int) -> None:
 
 
 # -- child processes ---------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def wait_ready(process: subprocess.Popen[bytes], url: str, timeout: float = 60) -> None:
