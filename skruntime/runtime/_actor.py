@@ -9,10 +9,16 @@ the next append overwrites.)
 Records (all JSON, all encrypted by the store; see docs/STORAGE.md):
 
 * ``actors/(actor)``: ``{versionId, snapshot, seq, fingerprint, createdAt,
-  updatedAt, spawnGuards?, trace}``, where ``trace`` is the handled events'
-  ``[type, [guards answered true]]`` pairs: what replaying the actor needs.
-  It is a checkpoint, rewritten every few events (``checkpoint_seq``); the
-  events after it are replayed at recovery.
+  updatedAt, spawnGuards?, traceBase?, trace}``, where the history's
+  ``[type, [guards answered true]]`` pairs are what replaying the actor
+  needs: ``trace`` holds those from ``traceBase`` (default 0) on, and the
+  ``traceBase`` before it are in ``traces`` records.  It is a checkpoint,
+  rewritten every few events (``checkpoint_seq``); the events after it are
+  replayed at recovery.
+* ``traces/(actor, n)``: ``{trace}``, the pairs ``n * TRACE_CHUNK`` up to
+  ``(n + 1) * TRACE_CHUNK``, written once, with the first record whose
+  ``traceBase`` covers them.  So a checkpoint costs the same at the
+  10,000th event as at the 10th (it used to rewrite the whole history).
 * ``events/(actor, seq)``: ``{seq, type, payload?, guards?, at, stateValue,
   status}``: the history, with the state each event led to (watch resumes
   from it).
@@ -24,14 +30,15 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from .._fingerprint import FNV_OFFSET, extend, to_hex
 from ..statechart import Machine, Snapshot
 
-__all__ = ["Actor", "TraceEntry", "answered_true", "iso_time"]
+__all__ = ["TRACE_CHUNK", "Actor", "TraceEntry", "answered_true", "iso_time"]
 
 TraceEntry = tuple[str, tuple[str, ...]]  # (event type, guard names answered true)
+TRACE_CHUNK: Final = 64  # history pairs per ``traces`` record (part of the store format)
 
 
 def answered_true(guards: Mapping[str, bool] | None) -> tuple[str, ...]:
@@ -188,7 +195,9 @@ class Actor:
         return out
 
     def record(self) -> dict[str, Any]:
-        """The ``actors`` record."""
+        """The ``actors`` record (write :meth:`trace_chunks` with it)."""
+        seq = self.seq
+        base = seq - seq % TRACE_CHUNK
         rec: dict[str, Any] = {
             "versionId": self.version_id,
             "snapshot": self.snapshot.to_json(),
@@ -197,18 +206,49 @@ class Actor:
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
             # (type, names) tuples serialize as [type, [names...]]: no per-entry Python work
-            "trace": self.trace[: self.seq],
+            "trace": self.trace[base:seq],
         }
+        if base:
+            rec["traceBase"] = base
         if self.spawn_guards:
             rec["spawnGuards"] = list(self.spawn_guards)
         return rec
 
+    def trace_chunks(self, since: int) -> list[tuple[int, dict[str, Any]]]:
+        """The ``traces`` records that a record written now needs and a
+        record written at seq ``since`` (a durable one) did not: ``(chunk
+        number, value)``.  Writing one again is harmless (same value)."""
+        chunk = TRACE_CHUNK
+        trace = self.trace
+        return [(n, {"trace": trace[n * chunk : (n + 1) * chunk]}) for n in range(since // chunk, self.seq // chunk)]
+
     @classmethod
-    def from_record(cls, actor_id: str, record: Mapping[str, Any], machine: Machine, timers: dict[str, float]) -> Actor:
-        """Rebuild from an ``actors`` record (raises ``SnapshotError``,
-        ``KeyError`` or ``ValueError`` on a record that does not fit)."""
+    def from_record(
+        cls,
+        actor_id: str,
+        record: Mapping[str, Any],
+        machine: Machine,
+        timers: dict[str, float],
+        chunks: Mapping[int, Any] | None = None,
+    ) -> Actor:
+        """Rebuild from an ``actors`` record and its ``traces`` records
+        (``chunks``, by chunk number); raises ``SnapshotError``, ``KeyError``
+        or ``ValueError`` on records that do not fit."""
         snapshot = machine.restore(record["snapshot"])
-        trace: list[TraceEntry] = [(e[0], tuple(e[1]) if len(e) > 1 else ()) for e in record["trace"]]
+        base = int(record.get("traceBase", 0))
+        if base < 0 or base % TRACE_CHUNK:
+            raise ValueError(f"traceBase {base} is not a multiple of {TRACE_CHUNK}")
+        raw: list[Any] = []
+        for n in range(base // TRACE_CHUNK):
+            chunk = None if chunks is None else chunks.get(n)
+            if chunk is None:
+                raise ValueError(f"its history record (traces chunk {n}) is missing")
+            entries = chunk["trace"]
+            if len(entries) != TRACE_CHUNK:
+                raise ValueError(f"traces chunk {n} holds {len(entries)} events, not {TRACE_CHUNK}")
+            raw.extend(entries)
+        raw.extend(record["trace"])
+        trace: list[TraceEntry] = [(e[0], tuple(e[1]) if len(e) > 1 else ()) for e in raw]
         seq = int(record["seq"])
         if seq != len(trace):
             raise ValueError(f"seq {seq} does not match a trace of {len(trace)} events")

@@ -229,6 +229,9 @@ class Runtime:
             tails: dict[str, list[Any]] = {}
             for actor_id, _, event in load.tails:
                 tails.setdefault(actor_id, []).append(event)
+            chunks: dict[str, dict[int, Any]] = {}
+            for actor_id, number, chunk in load.traces:
+                chunks.setdefault(actor_id, {})[number] = chunk
             for record in load.quarantined:
                 if record.actor_id is not None:
                     shard.quarantined[record.actor_id] = record.reason
@@ -238,7 +241,7 @@ class Runtime:
                 try:
                     if version is None:
                         raise KeyError(f"unknown version {record.get('versionId')!r}")
-                    actor = Actor.from_record(actor_id, record, version.machine, timers.get(actor_id, {}))
+                    actor = Actor.from_record(actor_id, record, version.machine, timers.get(actor_id, {}), chunks.get(actor_id))
                     actor = replay_tail(actor, tails.get(actor_id, ()))
                 except (KeyError, ValueError, TypeError, SnapshotError, InfiniteLoopError) as exc:
                     shard.quarantined[actor_id] = f"its snapshot does not load: {exc}"

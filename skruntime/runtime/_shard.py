@@ -33,7 +33,7 @@ from ._commands import Command, Fire, Send, Spawn
 from ._migration import Evaluation
 from ._versions import Version
 
-__all__ = ["Pending", "Shard", "decision_pages"]
+__all__ = ["Pending", "Shard", "decision_pages", "put_actor"]
 
 
 class Pending:
@@ -150,7 +150,7 @@ class Shard:
         returns them (mark them checkpointed once the batch is durable)."""
         behind = [actor for actor in self.actors.values() if actor.seq > actor.checkpoint_seq]
         for actor in behind:
-            batch.put("actors", actor.id, actor.record())
+            put_actor(batch, actor)
         return behind
 
     def prune_idempotency(self, now: float, batch: ShardBatch) -> list[tuple[str, bytes]]:
@@ -213,7 +213,7 @@ class Shard:
                 batch.put("timers", (actor.id, event_type), {"fireAt": fire_at, "delay": delay})
                 heap_entries.append((fire_at, actor.id, event_type))
             new = actor.moved(version.id, version.machine, decision.landing, now, timers)
-            batch.put("actors", actor.id, new.record())  # a checkpoint: seq is the actor's whole history
+            put_actor(batch, new, actor.checkpoint_seq)  # a checkpoint: seq is the actor's whole history
             moved[actor.id] = new
         for first, page in decision_pages(audit):
             batch.put("deployment_decisions", (ordinal, first), {"decisions": page})
@@ -376,6 +376,16 @@ class Shard:
             elif timers.pop(op.event_type, None) is not None:
                 batch.delete("timers", (actor.id, op.event_type))
         return timers
+
+
+def put_actor(batch: ShardBatch, actor: Actor, since: int | None = None) -> None:
+    """Add the actor's record to ``batch``, with the ``traces`` records it
+    needs beyond those of its last durable record (at seq ``since``,
+    default its ``checkpoint_seq``)."""
+    actor_id = actor.id
+    for n, chunk in actor.trace_chunks(actor.checkpoint_seq if since is None else since):
+        batch.put("traces", (actor_id, n), chunk)
+    batch.put("actors", actor_id, actor.record())
 
 
 def frame(actor: Actor, event_type: str | None) -> dict[str, Any]:

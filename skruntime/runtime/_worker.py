@@ -41,7 +41,7 @@ from .._exceptions import Fenced, RequestError, ServiceUnavailable, StoreError
 from ..store import ShardBatch
 from ._clock import Clock
 from ._commands import Command, Fire, Reply, Send, Spawn, Task
-from ._shard import Pending, Shard
+from ._shard import Pending, Shard, put_actor
 from ._watch import Hub
 
 __all__ = ["Worker", "group_shards"]
@@ -291,7 +291,7 @@ class Worker:
         try:
             for actor_id in pending.dirty:
                 actor = pending.actors[actor_id]
-                turn.batches[pending.shard_of[actor_id]].put("actors", actor_id, actor.record())
+                put_actor(turn.batches[pending.shard_of[actor_id]], actor)
         except Exception:
             log.exception("a turn's writes could not be prepared; it is discarded")
             self._fail(turn, ServiceUnavailable("the server could not apply this request; the error was logged, retry"))

@@ -76,6 +76,9 @@ class ShardLoad:
         tails: ``(actor_id, seq, event)`` for the events each actor has after
             the seq ``load(tail_after=...)`` named for it, ascending (empty
             unless asked).
+        traces: ``(actor_id, chunk, value)`` for each ``traces`` record, in
+            chunk order per actor (the start of long histories, kept out of
+            the actor records; see ``runtime._actor``).
     """
 
     shard: int
@@ -86,6 +89,7 @@ class ShardLoad:
     cursors: tuple[tuple[int, Any], ...]
     quarantined: tuple[BadRecord, ...] = ()
     tails: tuple[tuple[str, int, Any], ...] = ()
+    traces: tuple[tuple[str, int, Any], ...] = ()
 
     @property
     def quarantined_actors(self) -> frozenset[str]:

@@ -9,12 +9,13 @@ Building blocks::
 
     shard    2 bytes, big-endian shard number
     actor    1 byte length n (1..255) + n bytes of the actor id in UTF-8
-    u64      8 bytes, big-endian (event seq, deployment ordinal)
+    u64      8 bytes, big-endian (event seq, trace chunk number, deployment ordinal)
 
 Shard-owned tables (written through a ``ShardBatch``), with their key parts::
 
     actors                (actor_id,)             shard + actor
     events                (actor_id, seq)         shard + actor + u64 seq
+    traces                (actor_id, chunk)       shard + actor + u64 chunk number
     decisions             (actor_id, ordinal)     shard + actor + u64 ordinal
     deployment_decisions  (ordinal, actor_id)     u64 ordinal + shard + actor
     cursors               (ordinal,)              shard + u64 ordinal
@@ -63,16 +64,16 @@ __all__ = [
 ]
 
 ShardTable: TypeAlias = Literal[
-    "actors", "events", "decisions", "deployment_decisions", "cursors", "timers", "idempotency"
+    "actors", "events", "traces", "decisions", "deployment_decisions", "cursors", "timers", "idempotency"
 ]
 MetaTable: TypeAlias = Literal["versions", "deployments", "api_keys", "meta"]
 
 SHARD_TABLES: Final = frozenset(
-    {"actors", "events", "decisions", "deployment_decisions", "cursors", "timers", "idempotency"}
+    {"actors", "events", "traces", "decisions", "deployment_decisions", "cursors", "timers", "idempotency"}
 )
 META_TABLES: Final = frozenset({"versions", "deployments", "api_keys", "meta"})
 # Tables whose keys start with shard + actor (everything an actor owns).
-ACTOR_TABLES: Final = frozenset({"actors", "events", "decisions", "timers", "idempotency"})
+ACTOR_TABLES: Final = frozenset({"actors", "events", "traces", "decisions", "timers", "idempotency"})
 # Every LMDB database, in the order ``verify`` reports them.
 ALL_DATABASES: Final = (
     "meta",
@@ -81,6 +82,7 @@ ALL_DATABASES: Final = (
     "api_keys",
     "actors",
     "events",
+    "traces",
     "decisions",
     "deployment_decisions",
     "cursors",
@@ -196,9 +198,9 @@ def encode_shard_key(table: str, shard: int, key_parts: object, shard_count: int
     if table == "actors":
         (actor_id,) = _parts(table, key_parts, 1)
         return _owned(shard, actor_id, shard_count), actor_id
-    if table == "events" or table == "decisions":
+    if table == "events" or table == "decisions" or table == "traces":
         actor_id, number = _parts(table, key_parts, 2)
-        what = "seq" if table == "events" else "deployment ordinal"
+        what = {"events": "seq", "decisions": "deployment ordinal", "traces": "chunk number"}[table]
         return _owned(shard, actor_id, shard_count) + _u64(what, number), actor_id
     if table == "deployment_decisions":
         ordinal, actor_id = _parts(table, key_parts, 2)
@@ -285,7 +287,7 @@ def decode_shard_key(table: str, key: bytes) -> tuple[int, tuple[Any, ...]]:
             if rest:
                 raise ValueError("trailing bytes")
             return shard, (actor_id,)
-        if table in ("events", "decisions"):
+        if table in ("events", "decisions", "traces"):
             if len(rest) != 8:
                 raise ValueError("expected an 8-byte suffix")
             return shard, (actor_id, _U64.unpack(rest)[0])

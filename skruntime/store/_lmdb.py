@@ -1,6 +1,6 @@
 """The embedded store: one LMDB environment under the data directory.
 
-Layout: eleven named databases (``_keys.ALL_DATABASES``); keys as in
+Layout: twelve named databases (``_keys.ALL_DATABASES``); keys as in
 ``_keys``; every value a record envelope (``_codec``) except the store's own
 plain records in ``meta`` (format, shard count, per-shard epochs) and the
 keyring (wrapped under the master key, ``_keyring``).
@@ -127,7 +127,16 @@ def _upgrade_0_to_1(env: lmdb.Environment, txn: lmdb.Transaction) -> None:
         txn.delete(META_STORE_PREFIX + b"epochs", db=meta)
 
 
-_UPGRADES: dict[int, Callable[[lmdb.Environment, lmdb.Transaction], None]] = {0: _upgrade_0_to_1}
+def _upgrade_1_to_2(env: lmdb.Environment, txn: lmdb.Transaction) -> None:
+    # Format 2 adds the ``traces`` database: an actor record may keep the
+    # start of its history there, in fixed chunks, instead of inline.  Format
+    # 1 records (whole history inline) stay valid as they are; the number
+    # only stops an older skruntime from reading a newer store's records as
+    # if their history were complete.
+    env.open_db(b"traces", txn=txn)
+
+
+_UPGRADES: dict[int, Callable[[lmdb.Environment, lmdb.Transaction], None]] = {0: _upgrade_0_to_1, 1: _upgrade_1_to_2}
 
 
 # --------------------------------------------------------------------------
@@ -645,7 +654,7 @@ class LmdbStore:
         bad: list[BadRecord] = []
         tables: dict[str, list[tuple[tuple[Any, ...], Any]]] = {}
         with self._env.begin() as txn:
-            for database in ("actors", "timers", "idempotency", "cursors"):
+            for database in ("actors", "traces", "timers", "idempotency", "cursors"):
                 rows: list[tuple[tuple[Any, ...], Any]] = []
                 with txn.cursor(db=self._dbs[database]) as cursor:
                     if cursor.set_range(prefix):
@@ -675,6 +684,7 @@ class LmdbStore:
             shard,
             epoch,
             actors=tuple((parts[0], value) for parts, value in tables["actors"] if parts[0] not in held),
+            traces=tuple((parts[0], parts[1], value) for parts, value in tables["traces"] if parts[0] not in held),
             timers=tuple((parts[0], parts[1], value) for parts, value in tables["timers"] if parts[0] not in held),
             idempotency=tuple(
                 (parts[0], parts[1], value) for parts, value in tables["idempotency"] if parts[0] not in held

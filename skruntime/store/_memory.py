@@ -185,7 +185,7 @@ class MemoryShardStore(ShardHandle):
         """Everything needed to resume the shard (see ``ShardStore.load``)."""
         await trio.lowlevel.checkpoint()
         prefix = self._shard.to_bytes(2, "big")
-        rows = {name: self._store._scan(name, prefix, prefix, 1 << 62) for name in ("actors", "timers", "idempotency", "cursors")}
+        rows = {name: self._store._scan(name, prefix, prefix, 1 << 62) for name in ("actors", "traces", "timers", "idempotency", "cursors")}
         actors = tuple((decode_shard_key("actors", k)[1][0], v) for k, v in rows["actors"])
         tails: list[tuple[str, int, Any]] = []
         if tail_after is not None:
@@ -204,6 +204,7 @@ class MemoryShardStore(ShardHandle):
             tuple((*decode_shard_key("idempotency", k)[1], v) for k, v in rows["idempotency"]),
             tuple((decode_shard_key("cursors", k)[1][0], v) for k, v in rows["cursors"]),
             tails=tuple(tails),
+            traces=tuple((*decode_shard_key("traces", k)[1], v) for k, v in rows["traces"]),
         )
 
     async def get(self, table: str, key: object) -> Any | None:

@@ -18,6 +18,7 @@ import trio
 from skruntime._config import Config
 from skruntime.cli._store import keys_subparsers
 from skruntime.store import LmdbStore, shard_of
+from skruntime.store._env import CURRENT_FORMAT
 from skruntime.store._keys import encode_shard_key
 
 SHARDS = 8
@@ -168,7 +169,7 @@ async def test_hot_backup_and_restore(tmp_path):
     finally:
         store.close()
     assert result.returncode == 0, result.stderr
-    assert "backed up" in result.stdout and "format 1" in result.stdout
+    assert "backed up" in result.stdout and f"format {CURRENT_FORMAT}" in result.stdout
     assert sorted(p.name for p in (tmp_path / "bk").iterdir()) == ["BACKUP.json", "data.mdb"]
 
     target = tmp_path / "restored"

@@ -1,12 +1,17 @@
 """Actor records are checkpoints; events after one are replayed at recovery."""
 
+import orjson
 import pytest
 import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from skruntime._exceptions import ActorUnavailable
 from skruntime.runtime import Runtime
+from skruntime.runtime._actor import TRACE_CHUNK, Actor
 from skruntime.store import LmdbStore, shard_of
 
+from ..store.conftest import raw_env
 from .conftest import make_config, running
 from .test_runtime import COUNTER
 
@@ -77,3 +82,144 @@ async def test_a_tail_that_does_not_replay_quarantines_only_that_actor(config):
         with pytest.raises(ActorUnavailable):
             rt.get("bad")
         assert any(q.get("actorId") == "bad" for q in rt.quarantined)
+
+
+def _config_with(config, **runtime):
+    return type(config).from_mapping({**_as_mapping(config), "runtime": runtime})
+
+
+async def _read(config, table, key, actor_id):
+    """One record, read straight from the store (the runtime is not running)."""
+    store = LmdbStore.open(config)
+    try:
+        async with store.running():
+            shard = await store.acquire(shard_of(actor_id, config.store.shards), 1)  # the crashed run's epoch
+            return await shard.get(table, key)
+    finally:
+        store.close()
+
+
+async def test_a_long_history_is_kept_in_chunks_and_comes_back_whole(config):
+    answers = [("g",) if i % 3 == 0 else () for i in range(150)]
+    before = {}
+
+    async def scenario(rt):
+        await rt.deploy({"id": "c-v1", "definition": COUNTER})
+        await rt.spawn({"versionId": "c-v1", "actorId": "c"})
+        for answer in answers:
+            await rt.send("c", {"type": "NEXT", "guards": {"g": bool(answer)}})
+        actor = rt.actor("c")
+        before.update(fingerprint=actor.fingerprint, checkpoint=actor.checkpoint_seq)
+
+    await crash_after(config, scenario)
+    assert before["checkpoint"] == 148
+    # The record holds only the history after the last whole chunk; each
+    # chunk was written once, with the first record that needed it.
+    record = await _read(config, "actors", "c", "c")
+    assert (record["seq"], record["traceBase"], len(record["trace"])) == (148, 2 * TRACE_CHUNK, 148 - 2 * TRACE_CHUNK)
+    for n in range(2):
+        chunk = await _read(config, "traces", ("c", n), "c")
+        assert [tuple(g) for _, g in chunk["trace"]] == answers[n * TRACE_CHUNK : (n + 1) * TRACE_CHUNK]
+    assert await _read(config, "traces", ("c", 2), "c") is None
+    async with running(config) as rt:
+        actor = rt.actor("c")
+        assert (actor.seq, actor.checkpoint_seq, actor.fingerprint) == (150, 148, before["fingerprint"])
+        assert [g for _, g in actor.history] == answers
+        assert (await rt.send("c", {"type": "NEXT"}))["seq"] == 151
+
+
+async def test_a_migration_writes_the_history_chunks_its_record_needs(tmp_path):
+    # No checkpoint since spawn: the record the deployment writes is the
+    # first one past a whole chunk, so it must bring the chunk with it.
+    config = _config_with(make_config(tmp_path), checkpoint_every=1000)
+
+    async def scenario(rt):
+        await rt.deploy({"id": "c-v1", "definition": COUNTER})
+        await rt.spawn({"versionId": "c-v1", "actorId": "c"})
+        for _ in range(TRACE_CHUNK + 6):
+            await rt.send("c", {"type": "NEXT"})
+        assert rt.actor("c").checkpoint_seq == 0
+        result, _ = await rt.deploy({"id": "c-v2", "parentId": "c-v1", "definition": {**COUNTER, "id": "counter2"}})
+        assert result["deployment"]["migrated"] == 1
+
+    await crash_after(config, scenario)
+    async with running(config) as rt:
+        actor = rt.actor("c")
+        assert (actor.version_id, actor.seq, len(actor.history)) == ("c-v2", TRACE_CHUNK + 6, TRACE_CHUNK + 6)
+        assert not rt.quarantined
+
+
+async def test_a_missing_history_chunk_quarantines_only_that_actor(config):
+    async def scenario(rt):
+        await rt.deploy({"id": "c-v1", "definition": COUNTER})
+        for name in ("lost", "kept"):
+            await rt.spawn({"versionId": "c-v1", "actorId": name})
+            for _ in range(TRACE_CHUNK + 4):
+                await rt.send(name, {"type": "NEXT"})
+
+    await crash_after(config, scenario)
+    store = LmdbStore.open(config)
+    try:
+        async with store.running():
+            shard = await store.acquire(shard_of("lost", config.store.shards), 1)
+            batch = shard.batch()
+            batch.delete("traces", ("lost", 0))
+            await store.commit(batch)
+    finally:
+        store.close()
+    async with running(config) as rt:
+        assert rt.get("kept")["seq"] == TRACE_CHUNK + 4
+        with pytest.raises(ActorUnavailable):
+            rt.get("lost")
+        (problem,) = [q for q in rt.quarantined if q.get("actorId") == "lost"]
+        assert "traces chunk 0" in problem["reason"]
+
+
+async def test_a_format_1_store_is_upgraded_and_its_whole_history_records_load(config, caplog):
+    async def scenario(rt):
+        await rt.deploy({"id": "c-v1", "definition": COUNTER})
+        await rt.spawn({"versionId": "c-v1", "actorId": "c"})
+        for _ in range(TRACE_CHUNK - 1):  # below one chunk, the record is a format 1 record
+            await rt.send("c", {"type": "NEXT"})
+
+    await crash_after(config, scenario)
+    env = raw_env(config.store.data_dir)  # make it the format 1 store an older skruntime wrote
+    with env.begin(write=True) as txn:
+        txn.drop(env.open_db(b"traces", txn=txn), delete=True)
+        txn.put(b"skr:format", (1).to_bytes(4, "big"), db=env.open_db(b"meta", txn=txn))
+    env.close()
+    async with running(config) as rt:
+        assert "from format 1 to 2" in caplog.text
+        assert rt.actor("c").seq == len(rt.actor("c").history) == TRACE_CHUNK - 1
+        for _ in range(10):  # past a chunk: the new layout from here on
+            await rt.send("c", {"type": "NEXT"})
+    async with running(config) as rt:
+        assert rt.actor("c").seq == len(rt.actor("c").history) == TRACE_CHUNK + 9
+
+
+@given(
+    steps=st.lists(st.tuples(st.integers(1, 90), st.booleans()), min_size=1, max_size=12),
+)
+@settings(max_examples=150, deadline=None)
+def test_records_and_chunks_written_at_any_checkpoints_rebuild_the_history(steps):
+    # An actor advances by a few events between checkpoints; each checkpoint
+    # writes what put_actor writes (chunks since the last durable record,
+    # then the record), sometimes with a stale (lower) "since" as a
+    # pipelined turn has.  The last record and the chunks rebuild it whole.
+    from skruntime.statechart import Machine
+
+    machine = Machine(COUNTER)
+    actor = Actor.spawned("a", "v", machine, machine.initial_transition().snapshot, 0.0, ())
+    disk_chunks: dict[int, object] = {}
+    record = None
+    for n, stale in steps:
+        for i in range(n):
+            actor = actor.advanced(actor.snapshot, ("NEXT", ("g",) if (actor.seq + i) % 5 == 0 else ()), 0.0, {})
+        since = 0 if stale else actor.checkpoint_seq
+        for number, chunk in actor.trace_chunks(since):
+            disk_chunks[number] = orjson.loads(orjson.dumps(chunk))
+        record = orjson.loads(orjson.dumps(actor.record()))
+        assert len(record["trace"]) < TRACE_CHUNK
+        actor.checkpoint_seq = actor.seq
+    loaded = Actor.from_record("a", record, machine, {}, disk_chunks)
+    assert loaded.history == actor.history and loaded.seq == actor.seq

@@ -14,6 +14,7 @@ from skruntime import FormatVersionError, StoreError
 from skruntime._config import BackupConfig
 from skruntime.store import LmdbStore, backup, restore, run_backup_schedule, shard_of
 from skruntime.store._backup import prune_backups
+from skruntime.store._env import CURRENT_FORMAT
 
 from .conftest import SHARDS, make_config, raw_env
 
@@ -54,9 +55,9 @@ async def test_hot_backup_while_writing(config, tmp_path):
         store.close()
 
     assert during > 0, "no write happened during the backup; the test proves nothing"
-    assert info.format == 1 and info.shard_count == SHARDS and info.size > 0
+    assert info.format == CURRENT_FORMAT and info.shard_count == SHARDS and info.size > 0
     manifest = orjson.loads((tmp_path / "backup" / "BACKUP.json").read_bytes())
-    assert manifest["format"] == 1 and manifest["shards"] == SHARDS
+    assert manifest["format"] == CURRENT_FORMAT and manifest["shards"] == SHARDS
     assert stat.S_IMODE((tmp_path / "backup" / "data.mdb").stat().st_mode) == 0o600
 
     restored_root = tmp_path / "restored"
@@ -98,7 +99,7 @@ def test_restore_refuses_a_non_empty_data_dir(config, tmp_path):
     with pytest.raises(StoreError, match="not empty; pass --force"):
         restore(tmp_path / "b", config.store.data_dir)
     info = restore(tmp_path / "b", config.store.data_dir, force=True)
-    assert info.format == 1
+    assert info.format == CURRENT_FORMAT
     assert sorted(p.name for p in Path(config.store.data_dir).iterdir()) == ["data.mdb"]
     store = LmdbStore.open(config)
     try:

@@ -22,6 +22,7 @@ from skruntime import (
 )
 from skruntime.store import LmdbStore, MetaBatch, create_key_file, read_key_file, shard_of
 from skruntime.store._codec import record_key_id
+from skruntime.store._env import CURRENT_FORMAT
 from skruntime.store._keys import encode_shard_key, epoch_key
 
 from .conftest import SHARDS, flip_byte, make_config, raw_env
@@ -91,8 +92,8 @@ async def test_shard_count_is_fixed_at_creation(tmp_path):
 
 
 def _rewrite_as_format_0(data_dir: str, epochs: list[int]) -> None:
-    """Turn a format-1 store into the (never shipped) format 0: the epochs
-    live in one JSON list under skr:epochs instead of one record per shard."""
+    """Turn a store into the (never shipped) format 0: the epochs live in
+    one JSON list under skr:epochs instead of one record per shard."""
     env = raw_env(data_dir)
     try:
         meta = env.open_db(b"meta")
@@ -125,13 +126,13 @@ async def test_an_older_format_is_upgraded_in_place(config, caplog):
             shard = await store.acquire(shard_of("alice", SHARDS), 3)
             alice = await shard.get("actors", "alice")
             assert alice is not None and alice["id"] == "alice"
-        assert store.verify().clean  # skr:epochs is gone, the format record is 1
+        assert store.verify().clean  # skr:epochs is gone, the format record is current
     finally:
         store.close()
     env = raw_env(data_dir)
     with env.begin() as txn:
         meta = env.open_db(b"meta", txn=txn, create=False)
-        assert txn.get(b"skr:format", db=meta) == (1).to_bytes(4, "big")
+        assert txn.get(b"skr:format", db=meta) == CURRENT_FORMAT.to_bytes(4, "big")
         assert txn.get(b"skr:epochs", db=meta) is None
     env.close()
 
@@ -140,9 +141,10 @@ def test_a_newer_format_is_refused(config):
     LmdbStore.open(config).close()
     env = raw_env(config.store.data_dir)
     with env.begin(write=True) as txn:
-        txn.put(b"skr:format", (2).to_bytes(4, "big"), db=env.open_db(b"meta", txn=txn))
+        txn.put(b"skr:format", (CURRENT_FORMAT + 1).to_bytes(4, "big"), db=env.open_db(b"meta", txn=txn))
     env.close()
-    with pytest.raises(FormatVersionError, match="format 2, newer than this skruntime's format 1"):
+    newer = f"format {CURRENT_FORMAT + 1}, newer than this skruntime's format {CURRENT_FORMAT}"
+    with pytest.raises(FormatVersionError, match=newer):
         LmdbStore.open(config)
 
 
