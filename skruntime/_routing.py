@@ -88,9 +88,15 @@ class Resident:
 
         ``history`` holds the actor's events (each entry's first item is the
         event type) at least up to ``length``."""
-        slot = self.slot(actor_id)
-        self.versions[slot] = version_code
+        slot = self.slots.get(actor_id)
+        if slot is None:
+            slot = self.slot(actor_id)
         known = self.lengths[slot]
+        if known >= self.max_depth and length >= known:  # the usual case: every column is filled
+            self.versions[slot] = version_code
+            self.lengths[slot] = length
+            return
+        self.versions[slot] = version_code
         if length < known:
             raise RoutingError(f"history of {actor_id!r} cannot shrink ({known} -> {length})")
         depth_limit = min(length, self.max_depth)

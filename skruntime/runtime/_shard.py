@@ -270,21 +270,21 @@ class Shard:
                     raise Unprocessable("this Idempotency-Key was already used with a different request body")
                 response: dict[str, Any] = seen["response"]
                 return response
-        if actor.done:
+        snapshot = actor.snapshot
+        if snapshot.done:
             raise ActorDone(actor.id)
         step = _transition(actor, command.event_type, command.guards)
         if not step.handled:
-            raise EventNotHandled(
-                actor.id, command.event_type, actor.machine.accepted_events(actor.snapshot), actor.snapshot.value
-            )
+            raise EventNotHandled(actor.id, command.event_type, actor.machine.accepted_events(snapshot), snapshot.value)
         new = self._record_event(actor, step, command.event_type, command.payload, command.guards, pending, batch)
+        landed = new.snapshot
         response = {
             "actorId": new.id,
             "versionId": new.version_id,
             "seq": new.seq,
-            "stateValue": new.snapshot.value,
-            "status": new.snapshot.status,
-            "changed": step.snapshot.configuration is not actor.snapshot.configuration,
+            "stateValue": landed.value,
+            "status": landed.status,
+            "changed": landed.configuration is not snapshot.configuration,
             "effects": list(step.effects),
         }
         if idem_key is not None:
@@ -343,20 +343,16 @@ class Shard:
             timers = actor.timers
         if step.timers:
             timers = self._apply_timers(actor, step, timers, now, pending, batch)
-        new = actor.advanced(step.snapshot, (event_type, answered_true(guards) if guards else ()), now, timers)
-        event: dict[str, Any] = {
-            "seq": new.seq,
-            "type": event_type,
-            "at": now,
-            "stateValue": new.snapshot.value,
-            "status": new.snapshot.status,
-        }
+        snapshot = step.snapshot
+        new = actor.advanced(snapshot, (event_type, answered_true(guards) if guards else ()), now, timers)
+        seq = new.seq
+        event: dict[str, Any] = {"seq": seq, "type": event_type, "at": now, "stateValue": snapshot.value, "status": snapshot.status}
         if payload is not None:
             event["payload"] = payload
         if guards:
             event["guards"] = dict(guards)
-        batch.put("events", (actor.id, new.seq), event)
-        pending.put(self.index, new, dirty=new.seq - new.checkpoint_seq >= self.checkpoint_every)
+        batch.put("events", (actor.id, seq), event)
+        pending.put(self.index, new, dirty=seq - new.checkpoint_seq >= self.checkpoint_every)
         if pending.watched:
             pending.changes.append((frame(new, event_type), ()))
         return new

@@ -10,6 +10,7 @@ later, in the writer.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Final, NamedTuple
 
 from ._codec import dumps
@@ -56,7 +57,7 @@ class ShardBatch(_Batch):
     order they were added (a later put of the same key wins).
 
     Tables and key parts: ``actors (actor_id,)``, ``events (actor_id,
-    seq)``, ``decisions (actor_id, ordinal)``, ``deployment_decisions
+    seq)``, ``traces (actor_id, chunk)``, ``decisions (actor_id, ordinal)``, ``deployment_decisions
     (ordinal, actor_id)``, ``cursors (ordinal,)``, ``timers (actor_id,
     timer_id)``, ``idempotency (actor_id, key)``; a single part may be
     passed bare.
@@ -91,7 +92,7 @@ class ShardBatch(_Batch):
                 JSON-able (``None`` is not storable: use :meth:`delete`).
         """
         raw, actor_id = encode_shard_key(table, self.shard, key, self.shard_count)
-        self._ops.append(Op(table, raw, _serialize(value), actor_id))
+        self._ops.append(_op((table, raw, _serialize(value), actor_id)))
 
     def delete(self, table: str, key: object) -> None:
         """Remove ``key`` from ``table``; deleting a missing key is a no-op.
@@ -100,7 +101,7 @@ class ShardBatch(_Batch):
             ValueError, TypeError: as for :meth:`put`.
         """
         raw, actor_id = encode_shard_key(table, self.shard, key, self.shard_count)
-        self._ops.append(Op(table, raw, None, actor_id))
+        self._ops.append(_op((table, raw, None, actor_id)))
 
     def __repr__(self) -> str:
         return f"ShardBatch(shard={self.shard}, epoch={self.epoch}, ops={len(self._ops)})"
@@ -124,15 +125,20 @@ class MetaBatch(_Batch):
                 JSON-able (``None`` is not storable: use :meth:`delete`).
         """
         raw = encode_meta_key(table, key)
-        self._ops.append(Op(table, raw, _serialize(value), None))
+        self._ops.append(_op((table, raw, _serialize(value), None)))
 
     def delete(self, table: str, key: object) -> None:
         """Remove ``key`` from ``table``; deleting a missing key is a no-op."""
         raw = encode_meta_key(table, key)
-        self._ops.append(Op(table, raw, None, None))
+        self._ops.append(_op((table, raw, None, None)))
 
     def __repr__(self) -> str:
         return f"MetaBatch(ops={len(self._ops)})"
+
+
+# Op's own constructor is a Python-level function; the batch path makes an
+# Op per record, so it builds them straight from a tuple.
+_op: Final = functools.partial(tuple.__new__, Op)
 
 
 def _serialize(value: Any) -> bytes:
