@@ -253,7 +253,9 @@ class Worker:
             if not isinstance(command, Fire) and command.reply.ready:
                 continue  # answered (503) when this turn was first applied: never apply it again
             shard = shards[command.shard]
-            batch = turn.batches.get(command.shard) or turn.batch(shard)
+            batch = turn.batches.get(command.shard)  # (not `or`: a batch's truth is its length, a call)
+            if batch is None:
+                batch = turn.batch(shard)
             try:
                 result = shard.apply(command, turn.pending, batch)
             except RequestError as exc:

@@ -11,6 +11,8 @@ design), and the full algorithm runs only the first time.
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
@@ -47,6 +49,11 @@ class Step(NamedTuple):
     handled: bool
     effects: tuple[Effect, ...]
     timers: tuple[TimerOp, ...]
+
+
+# A NamedTuple's own constructor is a Python function; every handled event
+# makes a Step, so the hot path builds it straight from a tuple.
+_new_step = functools.partial(tuple.__new__, Step)
 
 
 class Replay(NamedTuple):
@@ -167,7 +174,7 @@ class Machine:
         if isinstance(result, InfiniteLoopError):
             raise result
         next_configuration, effects, timers = result
-        return Step(Snapshot(next_configuration, snapshot.context), True, effects, timers)
+        return _new_step((Snapshot(next_configuration, snapshot.context), True, effects, timers))
 
     def macrostep(self, snapshot: Snapshot, event_type: str, guards: Mapping[str, bool] | None = None) -> MacroStep:
         """The full, uncached :class:`MacroStep` of an event (microsteps with
