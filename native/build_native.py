@@ -46,9 +46,11 @@ typedef struct skr_sealer skr_sealer;
 int skr_seal_available(void);
 skr_sealer *skr_sealer_new(void);
 void skr_sealer_free(skr_sealer *s);
-int skr_seal_many(skr_sealer *s, const uint8_t *key, const uint8_t *header, int level,
-                  const uint8_t *in, size_t *lens, size_t n,
-                  uint8_t *out, size_t out_capacity);
+int skr_seal_group(skr_sealer *s, const uint8_t *key, const uint8_t *header, int level,
+                   const uint8_t *dbpart, size_t dbpart_len,
+                   const uint8_t *keys, const size_t *key_lens,
+                   const uint8_t *plains, const size_t *plain_lens, size_t n,
+                   uint8_t *out, size_t out_capacity, size_t *out_lens);
 """
 
 _PROBE = """

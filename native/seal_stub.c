@@ -20,11 +20,14 @@ void skr_sealer_free(skr_sealer *s)
     (void)s;
 }
 
-int skr_seal_many(skr_sealer *s, const uint8_t *key, const uint8_t *header, int level,
-                  const uint8_t *in, size_t *lens, size_t n,
-                  uint8_t *out, size_t out_capacity)
+int skr_seal_group(skr_sealer *s, const uint8_t *key, const uint8_t *header, int level,
+                   const uint8_t *dbpart, size_t dbpart_len,
+                   const uint8_t *keys, const size_t *key_lens,
+                   const uint8_t *plains, const size_t *plain_lens, size_t n,
+                   uint8_t *out, size_t out_capacity, size_t *out_lens)
 {
-    (void)s, (void)key, (void)header, (void)level, (void)in, (void)lens, (void)n;
-    (void)out, (void)out_capacity;
+    (void)s, (void)key, (void)header, (void)level, (void)dbpart, (void)dbpart_len;
+    (void)keys, (void)key_lens, (void)plains, (void)plain_lens, (void)n;
+    (void)out, (void)out_capacity, (void)out_lens;
     return SKR_SEAL_UNAVAILABLE;
 }

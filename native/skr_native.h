@@ -30,7 +30,7 @@ size_t skr_route(const uint64_t *const *columns, size_t n_columns,
                  uint8_t *out);
 
 /* The record sealer (seal.c; seal_stub.c when built without OpenSSL and
- * libzstd).  Return codes of skr_seal_many: */
+ * libzstd).  Return codes of skr_seal_group: */
 #define SKR_SEAL_OK 0
 #define SKR_SEAL_UNAVAILABLE (-1)
 #define SKR_SEAL_SPACE (-2)
@@ -46,16 +46,19 @@ int skr_seal_available(void);
 skr_sealer *skr_sealer_new(void);
 void skr_sealer_free(skr_sealer *s);
 
-/* Seals n records.  `in` holds, for each record in turn, its dbpart
- * (length byte + database name), its key and its plaintext, whose sizes are
- * lens[3i], lens[3i+1], lens[3i+2].  `key` is the 32-byte data key, `header`
+/* Seals n records of one database.  `dbpart` is the database's part of
+ * the associated data (length byte + name); `keys` and `plains` hold the
+ * records' keys and plaintexts one after the other, their sizes in
+ * key_lens[i] and plain_lens[i].  `key` is the 32-byte data key, `header`
  * the 5-byte record prefix (format byte, key id big-endian).  Records are
- * written one after the other into `out`; the size of record i is stored in
- * lens[3n + i] (so `lens` has 4n entries).  `out_capacity` must cover
- * 33 + ZSTD_compressBound(plaintext size) per record (else SKR_SEAL_SPACE,
- * with nothing promised about `out`). */
-int skr_seal_many(skr_sealer *s, const uint8_t *key, const uint8_t *header, int level,
-                  const uint8_t *in, size_t *lens, size_t n,
-                  uint8_t *out, size_t out_capacity);
+ * written one after the other into `out`, the size of record i into
+ * out_lens[i].  `out_capacity` must cover 33 + ZSTD_compressBound(plaintext
+ * size) per record (else SKR_SEAL_SPACE, with nothing promised about
+ * `out`). */
+int skr_seal_group(skr_sealer *s, const uint8_t *key, const uint8_t *header, int level,
+                   const uint8_t *dbpart, size_t dbpart_len,
+                   const uint8_t *keys, const size_t *key_lens,
+                   const uint8_t *plains, const size_t *plain_lens, size_t n,
+                   uint8_t *out, size_t out_capacity, size_t *out_lens);
 
 #endif

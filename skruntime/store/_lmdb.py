@@ -479,7 +479,7 @@ class LmdbStore:
 
         Each job is checked before anything of it is written (fencing, for
         commits), so a failing job leaves no trace; the writes of accepted
-        commits are sealed together (``RecordCodec.seal_many``) and put in
+        commits are sealed together (``RecordCodec.seal_group``) and put in
         order just before the next job that reads the transaction, and at
         the end.
         """
@@ -545,24 +545,41 @@ class LmdbStore:
                     raise Fenced(batch.shard, batch.epoch, current)
 
     def _flush(self, group: _GroupState) -> None:
-        """Seal and write the accepted operations, in order."""
+        """Seal and write the accepted operations.
+
+        Operations are taken database by database, each database's in
+        their order: only operations on the same key can affect each other,
+        and those share a database.  A database's puts are sealed in one
+        call and written with one ``putmulti`` (its loop is in C); one with
+        deletes among them is written operation by operation.
+        """
         ops = group.ops
         if not ops:
             return
         txn = group.txn
         dbs = self._dbs
-        puts = [(op.database, op.key, op.plain) for op in ops if op.plain is not None]
-        sealed = self._codec.seal_many(puts)
-        if len(puts) == len(ops):
-            for (database, key, _), value in zip(puts, sealed):
-                txn.put(key, value, db=dbs[database])
-        else:
-            values = iter(sealed)
-            for op in ops:
-                if op.plain is None:
-                    txn.delete(op.key, db=dbs[op.database])
+        codec = self._codec
+        by_database: dict[str, list[Op]] = {}
+        for op in ops:
+            found = by_database.get(op[0])
+            if found is None:
+                found = by_database[op[0]] = []
+            found.append(op)
+        for database, todo in by_database.items():
+            db = dbs[database]
+            plains = [op[2] for op in todo]
+            if None not in plains:
+                keys = [op[1] for op in todo]
+                with txn.cursor(db=db) as cursor:
+                    cursor.putmulti(zip(keys, codec.seal_group(database, keys, plains)))
+                continue
+            puts = [op for op in todo if op[2] is not None]
+            values = iter(codec.seal_group(database, [op[1] for op in puts], [op[2] for op in puts]))
+            for op in todo:
+                if op[2] is None:
+                    txn.delete(op[1], db=db)
                 else:
-                    txn.put(op.key, next(values), db=dbs[op.database])
+                    txn.put(op[1], next(values), db=db)
         ops.clear()
 
     def _epoch(self, group: _GroupState, shard: int) -> int:

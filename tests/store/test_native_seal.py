@@ -243,7 +243,7 @@ def test_the_kernel_builds_with_the_stub_sealer(tmp_path):
         sys.path.insert(0, {str(tmp_path)!r})
         import _skr_stub_kernel as k
         print(k.lib.skr_seal_available(), k.lib.skr_sealer_new() == k.ffi.NULL,
-              k.lib.skr_seal_many(k.ffi.NULL, k.ffi.NULL, k.ffi.NULL, 0, k.ffi.NULL, k.ffi.NULL, 0, k.ffi.NULL, 0),
+              k.lib.skr_seal_group(k.ffi.NULL, k.ffi.NULL, k.ffi.NULL, 0, k.ffi.NULL, 0, k.ffi.NULL, k.ffi.NULL, k.ffi.NULL, k.ffi.NULL, 0, k.ffi.NULL, 0, k.ffi.NULL),
               k.lib.skr_fnv_extend(0, b"a", 1) != 0)
         """
     )

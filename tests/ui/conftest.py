@@ -141,8 +141,16 @@ class Problems:
 
 # Chromium logs these itself: answers the tests ask for (401 refused key, 403
 # read-only deploy, 404 unknown actor, 409 stale preview) and the WebSocket retries while the
-# live test restarts the server.
-_EXPECTED_ERRORS = ("status of 401", "status of 403", "status of 404", "status of 409", "ERR_CONNECTION_REFUSED")
+# live test restarts the server (refused while it is down, 503 while it
+# listens but is still recovering: the page retries either way).
+_EXPECTED_ERRORS = (
+    "status of 401",
+    "status of 403",
+    "status of 404",
+    "status of 409",
+    "ERR_CONNECTION_REFUSED",
+    "Error during WebSocket handshake: Unexpected response code: 503",
+)
 
 
 @pytest.fixture
