@@ -178,3 +178,46 @@ async def test_running_twice_is_refused():
         with pytest.raises(RuntimeError, match="already running"):
             await writer.run()
         writer.close()
+
+
+async def test_a_started_job_is_applied_while_the_loop_stays_busy():
+    """start() wakes the thread itself: the job is applied even if the event
+    loop does not yield (a worker applying its next turn), and wait() then
+    reports it without the thread having to wait for the loop."""
+    backend = FakeBackend()
+    writer = GroupCommitWriter(backend.apply, max_records=100)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        await trio.testing.wait_all_tasks_blocked()  # the thread is idle
+        job = Job("early", 1)
+        writer.start(job)
+        assert backend.entered.wait(timeout=10)  # blocks the loop: no task runs meanwhile
+        for _ in range(1000):  # still without yielding, until the thread is done
+            if backend.groups:
+                break
+            threading.Event().wait(0.01)
+        assert backend.groups == [["early"]]
+        assert await writer.wait(job) == "done early"
+        bad = Job("bad", 1)
+        writer.start(bad)
+        with pytest.raises(ValueError, match="bad payload"):
+            await writer.wait(bad)
+        writer.close()
+        with pytest.raises(StoreClosedError):
+            writer.start(Job("late", 1))
+
+
+async def test_a_job_done_before_anyone_waits_is_reported_by_wait():
+    backend = FakeBackend()
+    writer = GroupCommitWriter(backend.apply, max_records=100)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        job = Job("a", 1)
+        writer.start(job)
+        while not job.done:
+            await trio.sleep(0.01)
+        with trio.CancelScope() as scope:
+            scope.cancel()  # already durable: a cancelled wait must not say otherwise
+            assert await writer.wait(job) == "done a"
+        assert not scope.cancelled_caught
+        writer.close()
