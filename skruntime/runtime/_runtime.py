@@ -258,7 +258,7 @@ class Runtime:
         await self.deployments.recover(cursors)
         owners: dict[int, Worker] = {}
         for i, group in enumerate(group_shards(self.shards, self.config.runtime.workers)):
-            worker = Worker(i, group, self.store.start_commit, self.clock, self.hub)
+            worker = Worker(i, group, self.commit, self.clock, self.hub)
             self.workers.append(worker)
             owners.update(dict.fromkeys(worker.shards, worker))
         self._worker_of = [owners[i] for i in range(len(self.shards))]

@@ -38,7 +38,7 @@ from typing import Any, cast
 import trio
 
 from .._exceptions import Fenced, RequestError, ServiceUnavailable, StoreError
-from ..store import CommitHandle, ShardBatch
+from ..store import ShardBatch
 from ._clock import Clock
 from ._commands import Command, Fire, Reply, Send, Spawn, Task
 from ._shard import Pending, Shard, put_actor
@@ -58,9 +58,7 @@ class Worker:
     Args:
         index: the worker's number.
         shards: the shards it serves (each served by exactly one worker).
-        start_commit: ``start_commit(*batches)`` hands a durable, atomic
-            group commit to the store at once (``Store.start_commit``);
-            ``await`` its ``wait()`` for the outcome.
+        commit: ``await commit(*batches)``: durable, atomic group commit.
         clock: wall time.
         hub: where changes are published.
     """
@@ -69,13 +67,13 @@ class Worker:
         self,
         index: int,
         shards: Sequence[Shard],
-        start_commit: Callable[..., CommitHandle],
+        commit: Callable[..., Awaitable[None]],
         clock: Clock,
         hub: Hub,
     ) -> None:
         self.index = index
         self.shards = {shard.index: shard for shard in shards}
-        self._start_commit = start_commit
+        self._commit = commit
         self.clock = clock
         self.hub = hub
         self.timers: list[tuple[float, str, int, str]] = []  # heap: (fire_at, actor, shard, event type)
@@ -151,7 +149,7 @@ class Worker:
             if len(batch):
                 batches.append(batch)
         if batches:
-            await self._start_commit(*batches).wait()
+            await self._commit(*batches)
             for actor in written:
                 actor.checkpoint_seq = actor.seq
 
@@ -305,21 +303,11 @@ class Worker:
             self._finish(turn)  # nothing to write, and nothing before it in flight
             return
         flight = self._flight = _Flight(turn, batches)
-        # Started here, not in the task below: the store's writer can seal
-        # and write this turn while this loop applies the next one (and
-        # while the other workers apply theirs), instead of getting it only
-        # once the loop has gone idle.
-        try:
-            handle = self._start_commit(*batches)
-        except Exception as exc:  # its _land answers it
-            flight.error = exc
-            flight.done.set()
-            return
-        self._nursery.start_soon(self._commit_flight, flight, handle)
+        self._nursery.start_soon(self._commit_flight, flight)
 
-    async def _commit_flight(self, flight: _Flight, handle: CommitHandle) -> None:
+    async def _commit_flight(self, flight: _Flight) -> None:
         try:
-            await handle.wait()
+            await self._commit(*flight.batches)
         except Exception as exc:  # the turn's _land answers it
             flight.error = exc
         finally:

@@ -24,7 +24,6 @@ from ._backup import run_backup_schedule as run_backup_schedule
 from ._batch import MetaBatch as MetaBatch
 from ._batch import ShardBatch as ShardBatch
 from ._contract import BadRecord as BadRecord
-from ._contract import CommitHandle as CommitHandle
 from ._contract import MetaStore as MetaStore
 from ._contract import ShardLoad as ShardLoad
 from ._contract import ShardStore as ShardStore
@@ -42,7 +41,6 @@ from ._writer import WriterStatistics as WriterStatistics
 __all__ = [
     "BackupInfo",
     "BadRecord",
-    "CommitHandle",
     "LmdbStore",
     "MasterKey",
     "MemoryStore",

@@ -29,7 +29,7 @@ from typing import Any, Protocol, Self
 from .._config import Config
 from ._batch import MetaBatch, ShardBatch
 
-__all__ = ["BadRecord", "CommitHandle", "MetaStore", "ShardHandle", "ShardLoad", "ShardStore", "Store"]
+__all__ = ["BadRecord", "MetaStore", "ShardHandle", "ShardLoad", "ShardStore", "Store"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,14 +52,6 @@ class BadRecord:
     def to_json(self) -> dict[str, Any]:
         """A JSON-able form (the key as hex)."""
         return {"database": self.database, "key": self.key.hex(), "actorId": self.actor_id, "reason": self.reason}
-
-
-class CommitHandle(Protocol):
-    """A commit started with ``Store.start_commit``."""
-
-    async def wait(self) -> None:
-        """Return once the commit is durable, or raise what ``commit`` would."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,19 +282,6 @@ class Store(Protocol):
 
     async def commit(self, *batches: ShardBatch | MetaBatch) -> None:
         """Apply the batches atomically and durably (see the class docstring)."""
-        ...
-
-    def start_commit(self, *batches: ShardBatch | MetaBatch) -> CommitHandle:
-        """Start what :meth:`commit` does, without waiting: the store may
-        begin the work at once, while the caller goes on (a worker applies
-        its next turn meanwhile).  ``await handle.wait()`` gives the same
-        outcome ``commit`` would (returns once durable, or raises); until
-        then nothing is promised.  Cancelled while waiting, the commit may
-        still happen unless the store can withdraw it.
-
-        Raises:
-            ValueError, TypeError: a batch ``commit`` would refuse (at once).
-        """
         ...
 
     def close(self) -> None:

@@ -44,7 +44,7 @@ from .._exceptions import (
 from . import _backup
 from ._batch import MetaBatch, Op, ShardBatch
 from ._codec import RecordCodec, record_key_id
-from ._contract import BadRecord, CommitHandle, ShardHandle, ShardLoad
+from ._contract import BadRecord, ShardHandle, ShardLoad
 from ._env import (
     CURRENT_FORMAT,
     FORMAT_KEY,
@@ -171,19 +171,6 @@ class _Call:
 
     def __init__(self, fn: Callable[[_GroupState], Any]) -> None:
         self.fn = fn
-
-
-class _Started:
-    """A commit handed to the writer by ``start_commit``."""
-
-    __slots__ = ("_job", "_writer")
-
-    def __init__(self, writer: GroupCommitWriter, job: Job) -> None:
-        self._writer = writer
-        self._job = job
-
-    async def wait(self) -> None:
-        await self._writer.wait(self._job)
 
 
 class LmdbStore:
@@ -390,16 +377,6 @@ class LmdbStore:
             StoreFullError: the LMDB map is full.
             StoreError: another storage failure.
         """
-        await self._writer.submit(self._commit_job(batches))
-
-    def start_commit(self, *batches: ShardBatch | MetaBatch) -> CommitHandle:
-        """Hand the batches to the writer now; the handle's ``wait()`` gives
-        the outcome (see ``Store.start_commit``)."""
-        job = self._commit_job(batches)
-        self._writer.start(job)
-        return _Started(self._writer, job)
-
-    def _commit_job(self, batches: tuple[ShardBatch | MetaBatch, ...]) -> Job:
         records = 0
         for batch in batches:
             if type(batch) is ShardBatch:
@@ -408,7 +385,7 @@ class LmdbStore:
             elif not isinstance(batch, (ShardBatch, MetaBatch)):
                 raise TypeError(f"commit() takes ShardBatch or MetaBatch, not {type(batch).__name__}")
             records += len(batch)
-        return Job(_Commit(batches), records)
+        await self._writer.submit(Job(_Commit(batches), records))
 
     async def rotate(self) -> int:
         """Add a data key and make it current for new writes.

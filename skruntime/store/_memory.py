@@ -17,9 +17,9 @@ import orjson
 import trio
 
 from .._config import Config
-from .._exceptions import Fenced, StoreClosedError, StoreError
+from .._exceptions import Fenced, StoreClosedError
 from ._batch import MetaBatch, ShardBatch
-from ._contract import CommitHandle, ShardHandle, ShardLoad
+from ._contract import ShardHandle, ShardLoad
 from ._env import U64
 from ._keys import (
     ALL_DATABASES,
@@ -134,29 +134,12 @@ class MemoryStore:
 
     async def commit(self, *batches: ShardBatch | MetaBatch) -> None:
         """Apply the batches atomically (see ``Store.commit``)."""
-        self._check_batches(batches)
-        await trio.lowlevel.checkpoint()
-        self._apply(batches)
-
-    def start_commit(self, *batches: ShardBatch | MetaBatch) -> CommitHandle:
-        """Apply the batches now; the handle reports the outcome (see
-        ``Store.start_commit``)."""
-        self._check_batches(batches)
-        self._check_running()  # at once, as the LMDB store does
-        try:
-            self._apply(batches)
-        except StoreError as exc:  # Fenced, at wait(), as the LMDB store does
-            return _Applied(exc)
-        return _Applied(None)
-
-    def _check_batches(self, batches: tuple[ShardBatch | MetaBatch, ...]) -> None:
         for batch in batches:
             if not isinstance(batch, (ShardBatch, MetaBatch)):
                 raise TypeError(f"commit() takes ShardBatch or MetaBatch, not {type(batch).__name__}")
             if isinstance(batch, ShardBatch) and batch.shard_count != self._shard_count:
                 raise ValueError(f"batch built for {batch.shard_count} shards; this store has {self._shard_count}")
-
-    def _apply(self, batches: tuple[ShardBatch | MetaBatch, ...]) -> None:
+        await trio.lowlevel.checkpoint()
         self._check_running()
         for batch in batches:
             if isinstance(batch, ShardBatch):
@@ -187,20 +170,6 @@ class MemoryStore:
             if len(out) >= limit:
                 break
         return out
-
-
-class _Applied:
-    """A memory commit's outcome (it applied, or failed, when started)."""
-
-    __slots__ = ("_error",)
-
-    def __init__(self, error: StoreError | None) -> None:
-        self._error = error
-
-    async def wait(self) -> None:
-        await trio.lowlevel.checkpoint()
-        if self._error is not None:
-            raise self._error
 
 
 class MemoryShardStore(ShardHandle):

@@ -37,12 +37,6 @@ event loop only gives it up when its scheduling batch ends (or after the
 of 32 the 64-writer benchmark fell from ~40,000 to ~30,000 records/s.  One
 group per cycle, taken when the loop is idle, never contends.
 
-A caller that keeps the loop busy right after submitting (a runtime worker
-applying its next turn) uses ``start`` and later ``wait`` instead: ``start``
-wakes the thread at once, so it seals the group while the loop works;
-through the kicker it would find the job only once the whole scheduling
-batch (every worker's turn) had run.
-
 Cancellation: a submitter cancelled while its job is still queued removes it
 (nothing is written); once the thread has taken the job, cancellation waits
 for the outcome, so a cancelled ``submit`` always means "not written".
@@ -71,7 +65,7 @@ class Job:
     job it is given.
     """
 
-    __slots__ = ("done", "error", "payload", "records", "result", "taken", "task")
+    __slots__ = ("error", "payload", "records", "result", "taken", "task")
 
     def __init__(self, payload: Any, records: int) -> None:
         self.payload = payload
@@ -79,8 +73,7 @@ class Job:
         self.result: Any = None
         self.error: BaseException | None = None
         self.taken = False  # set by the thread (under the lock) when it takes the job
-        self.done = False  # set on the event loop once the outcome is delivered
-        self.task: trio.lowlevel.Task | None = None  # the task waiting for it, if any
+        self.task: trio.lowlevel.Task | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,59 +144,25 @@ class GroupCommitWriter:
             StoreClosedError: the writer is not running.
             BaseException: whatever ``apply`` set as the job's error.
         """
-        self._queue(job)
-        if not self._kicked and self._kicker is not None:
-            self._kicked = True
-            trio.lowlevel.reschedule(self._kicker)
-        return await self.wait(job)
-
-    def start(self, job: Job) -> None:
-        """Queue ``job`` and wake the thread now (no coalescing with the
-        rest of this scheduling batch); :meth:`wait` for its outcome.
-
-        For a caller whose next steps keep the event loop busy for a while
-        (a worker that applies another turn): the thread can seal this group
-        meanwhile, instead of finding it only once the loop goes idle.
-
-        Raises:
-            StoreClosedError: the writer is not running.
-        """
-        self._queue(job)
-        with self._lock:
-            wake = self._idle
-            self._idle = False
-        if wake:
-            self._signal.put(None)
-
-    def _queue(self, job: Job) -> None:
+        job.task = trio.lowlevel.current_task()
         with self._lock:
             if not self._open:
                 raise StoreClosedError("the store is not running: writes go inside `async with store.running()`")
             self._pending.append(job)
+        if not self._kicked and self._kicker is not None:
+            self._kicked = True
+            trio.lowlevel.reschedule(self._kicker)
 
-    async def wait(self, job: Job) -> Any:
-        """Wait for a queued job's outcome (its result, or raise its error).
+        # wait_task_rescheduled is the checkpoint: a task already cancelled
+        # aborts at once, and its job is removed before the thread sees it.
+        def abort(_: Any) -> trio.lowlevel.Abort:
+            with self._lock:
+                if not job.taken:
+                    self._pending.remove(job)
+                    return trio.lowlevel.Abort.SUCCEEDED
+            return trio.lowlevel.Abort.FAILED
 
-        Cancelled while the job is still queued, the job is removed (nothing
-        is written); once the thread has taken it, cancellation waits for the
-        outcome, so a cancelled wait always means "not written".
-        """
-        if not job.done:
-            job.task = trio.lowlevel.current_task()
-
-            # wait_task_rescheduled is the checkpoint: a task already cancelled
-            # aborts at once, and its job is removed before the thread sees it.
-            def abort(_: Any) -> trio.lowlevel.Abort:
-                with self._lock:
-                    if not job.taken:
-                        self._pending.remove(job)
-                        job.task = None
-                        return trio.lowlevel.Abort.SUCCEEDED
-                return trio.lowlevel.Abort.FAILED
-
-            await trio.lowlevel.wait_task_rescheduled(abort)
-        # (no checkpoint when it was done already: a cancellation there would
-        # report a durable write as not written)
+        await trio.lowlevel.wait_task_rescheduled(abort)
         if job.error is not None:
             raise job.error
         return job.result
@@ -303,6 +262,5 @@ class GroupCommitWriter:
 def _deliver(group: list[Job]) -> None:
     reschedule = trio.lowlevel.reschedule
     for job in group:
-        job.done = True
-        if job.task is not None:  # else nobody waits yet: wait() finds it done
-            reschedule(job.task)
+        assert job.task is not None
+        reschedule(job.task)

@@ -243,33 +243,19 @@ async def _gated_commits(runtime, monkeypatch, fail_first: bool):
     entered = trio.Event()
     state = {"first": True}
     for worker in runtime.workers:
+        real = worker._commit
 
-        async def before():
+        async def commit(*batches, _real=real):
             if state["first"]:
                 state["first"] = False
                 entered.set()
                 await gate.wait()
                 if fail_first:
                     raise StoreError("disk on fire")
+            await _real(*batches)
 
-        wrap_commits(worker, before)
+        worker._commit = commit
     return gate, entered, stacked
-
-
-def wrap_commits(worker, before):
-    """Make the worker's commits run ``await before()`` first (which may
-    wait, or raise to fail the commit: nothing is written then)."""
-    real = worker._start_commit
-
-    class Handle:
-        def __init__(self, batches):
-            self.batches = batches
-
-        async def wait(self):
-            await before()
-            await real(*self.batches).wait()
-
-    worker._start_commit = lambda *batches: Handle(batches)
 
 
 async def test_the_next_turn_applies_while_one_commits_and_answers_after_it(runtime, monkeypatch):
@@ -467,13 +453,16 @@ async def test_a_timer_whose_turn_failed_to_commit_fires_again(runtime, mock_clo
     await runtime.deploy({"id": "t-v1", "definition": TIMED})
     await runtime.spawn({"versionId": "t-v1", "actorId": "t1"})
     failing = {"on": True, "failed": 0}
-    async def before():
-        if failing["on"]:
-            failing["failed"] += 1
-            raise StoreError("disk full")
-
     for worker in runtime.workers:
-        wrap_commits(worker, before)
+        real = worker._commit
+
+        async def commit(*batches, _real=real):
+            if failing["on"]:
+                failing["failed"] += 1
+                raise StoreError("disk full")
+            await _real(*batches)
+
+        worker._commit = commit
     await trio.sleep(5.5)  # due at 5 s: its turn fails
     assert failing["failed"] >= 1
     assert runtime.get("t1")["stateValue"] == "waiting"
@@ -500,12 +489,15 @@ async def test_expired_idempotency_records_are_forgotten_only_once_deleted(confi
         await rt.send("c", {"type": "NEXT"}, idempotency_key="k1")
         await trio.sleep(ttl + 120)
         failing = {"on": True}
-        async def before():
-            if failing["on"]:
-                raise StoreError("disk full")
-
         for worker in rt.workers:
-            wrap_commits(worker, before)
+            real = worker._commit
+
+            async def commit(*batches, _real=real):
+                if failing["on"]:
+                    raise StoreError("disk full")
+                await _real(*batches)
+
+            worker._commit = commit
         with pytest.raises(ServiceUnavailable):
             await rt.send("c", {"type": "NEXT"})  # its turn prunes k1; the commit fails
         failing["on"] = False

@@ -332,34 +332,6 @@ async def test_concurrent_commits_are_all_durable(store):
     assert total == tasks * per_task
 
 
-async def test_a_started_commit_is_durable_once_waited_for(store):
-    shard = await store.acquire(3, 1)
-    a, b = actors_of(3, 2)
-    first, second = shard.batch(), shard.batch()
-    first.put("actors", a, {"v": 1})
-    second.put("actors", b, {"v": 2})
-    handles = [store.start_commit(first), store.start_commit(second)]
-    await trio.sleep(0.05)  # one may be durable before anyone waits: waiting still reports it
-    for handle in handles:
-        await handle.wait()
-    assert await shard.get("actors", a) == {"v": 1}
-    assert await shard.get("actors", b) == {"v": 2}
-
-
-async def test_a_started_commit_reports_fencing_when_waited_for(store):
-    (a,) = actors_of(4, 1)
-    old = await store.acquire(4, 1)
-    await store.acquire(4, 2)
-    stale = old.batch()
-    stale.put("actors", a, {"owner": "old"})
-    handle = store.start_commit(stale)
-    with pytest.raises(Fenced):
-        await handle.wait()
-    assert await old.get("actors", a) is None
-    with pytest.raises(TypeError):
-        store.start_commit("not a batch")  # refused at once
-
-
 async def test_a_cancelled_commit_writes_nothing(store):
     shard = await store.acquire(1, 1)
     (a,) = actors_of(1, 1)
@@ -381,8 +353,6 @@ async def test_writes_outside_running_are_refused(backend):
             await store.commit(batch)
         with pytest.raises(StoreClosedError):
             await store.acquire(0, 1)
-        with pytest.raises(StoreClosedError):
-            store.start_commit(batch)  # at once, not when waited for
         async with store.running():
             await store.commit(batch)
         with pytest.raises(StoreClosedError):

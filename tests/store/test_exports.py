@@ -5,7 +5,6 @@ import skruntime.store
 EXPECTED = {
     "BackupInfo",
     "BadRecord",
-    "CommitHandle",
     "LmdbStore",
     "MasterKey",
     "MemoryStore",
@@ -44,7 +43,7 @@ def test_public_names_show_the_public_module():
 
 def test_both_backends_provide_the_contract():
     for backend in (skruntime.store.LmdbStore, skruntime.store.MemoryStore):
-        for member in ("open", "shard_count", "meta", "running", "acquire", "commit", "start_commit", "close"):
+        for member in ("open", "shard_count", "meta", "running", "acquire", "commit", "close"):
             assert hasattr(backend, member), (backend, member)
 
 
