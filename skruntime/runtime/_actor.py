@@ -19,9 +19,13 @@ Records (all JSON, all encrypted by the store; see docs/STORAGE.md):
   ``(n + 1) * TRACE_CHUNK``, written once, with the first record whose
   ``traceBase`` covers them.  So a checkpoint costs the same at the
   10,000th event as at the 10th (it used to rewrite the whole history).
-* ``events/(actor, seq)``: ``{seq, type, payload?, guards?, at, stateValue,
-  status}``: the history, with the state each event led to (watch resumes
-  from it).
+* ``events/(actor, seq)``: the history, with the state each event led to
+  (watch resumes from it): one event ``{seq, type, payload?, guards?, at,
+  stateValue, status}``, or ``{events: [...]}``, the events one turn
+  handled for the actor, in order.  Either way the key's seq is the last
+  event's, so the record holding event n is the first at or after n.  One
+  record per actor and turn instead of one per event: under load, an actor
+  handles several events a turn, and each record costs a seal and a put.
 * ``timers/(actor, event type)``: ``{fireAt, delay}``.
 * ``idempotency/(actor, key)``: ``{digest, response, at}``.
 """
@@ -35,7 +39,7 @@ from typing import Any, Final
 from .._fingerprint import FNV_OFFSET, extend, to_hex
 from ..statechart import Machine, Snapshot
 
-__all__ = ["TRACE_CHUNK", "Actor", "TraceEntry", "answered_true", "iso_time"]
+__all__ = ["TRACE_CHUNK", "Actor", "TraceEntry", "answered_true", "events_in", "events_record", "iso_time"]
 
 TraceEntry = tuple[str, tuple[str, ...]]  # (event type, guard names answered true)
 TRACE_CHUNK: Final = 64  # history pairs per ``traces`` record (part of the store format)
@@ -265,6 +269,19 @@ class Actor:
             trace,
             timers,
         )
+
+
+def events_record(events: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
+    """The key seq and value of the ``events`` record of consecutive events."""
+    if len(events) == 1:
+        return events[0]["seq"], events[0]
+    return events[-1]["seq"], {"events": events}
+
+
+def events_in(record: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The events an ``events`` record holds, in order."""
+    events = record.get("events")
+    return [record] if events is None else list(events)
 
 
 def iso_time(t: float) -> str:

@@ -34,7 +34,7 @@ from .._exceptions import (
 )
 from ..statechart import Limits, Machine
 from ..store import MetaBatch, Store, shard_of
-from ._actor import Actor, answered_true, iso_time
+from ._actor import Actor, answered_true, events_in, iso_time
 from ._clock import Clock, TrioClock
 from ._deploy import Deployments, check_expect, decision_view
 from ._commands import Command, Send, Spawn, Task
@@ -231,8 +231,8 @@ class Runtime:
             for actor_id, event_type, value in load.timers:
                 timers.setdefault(actor_id, {})[event_type] = float(value["fireAt"])
             tails: dict[str, list[Any]] = {}
-            for actor_id, _, event in load.tails:
-                tails.setdefault(actor_id, []).append(event)
+            for actor_id, _, record in load.tails:
+                tails.setdefault(actor_id, []).extend(events_in(record))
             chunks: dict[str, dict[int, Any]] = {}
             for actor_id, number, chunk in load.traces:
                 chunks.setdefault(actor_id, {})[number] = chunk
@@ -594,8 +594,11 @@ class Runtime:
         self._require_ready()
         shard = self.shard_for(actor_id)
         actor = shard.current(actor_id)
+        # A record holds one or more events and is keyed by its last one:
+        # the first record at or after after + 1 holds it; `limit` records
+        # hold at least `limit` events.
         rows = await shard.store.scan_actor("events", actor_id, start=after + 1, limit=limit)
-        events = [event_view(value) for _, value in rows]
+        events = [event_view(e) for _, record in rows for e in events_in(record) if e["seq"] > after][:limit]
         last = events[-1]["seq"] if events else after
         return events, (last if last < actor.seq and len(events) == limit else None)
 
@@ -632,6 +635,8 @@ def replay_tail(actor: Actor, events: Sequence[Mapping[str, Any]]) -> Actor:
             actor is then quarantined rather than served wrong).
     """
     for event in events:
+        if event["seq"] <= actor.seq:
+            continue  # in the checkpoint already (a record may start before it)
         if event["seq"] != actor.seq + 1:
             raise ValueError(f"event {event['seq']} follows seq {actor.seq}")
         guards = event.get("guards")

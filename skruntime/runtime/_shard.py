@@ -27,13 +27,13 @@ from .._exceptions import (
 from .._routing import Resident
 from ..statechart import Arm, Step
 from ..store import ShardBatch, ShardStore, idempotency_digest
-from ._actor import Actor, answered_true, iso_time
+from ._actor import Actor, answered_true, events_record, iso_time
 from ._clock import Clock
 from ._commands import Command, Fire, Send, Spawn
 from ._migration import Evaluation
 from ._versions import Version
 
-__all__ = ["Pending", "Shard", "decision_pages", "put_actor"]
+__all__ = ["Pending", "Shard", "decision_pages", "put_actor", "put_events"]
 
 
 class Pending:
@@ -43,7 +43,7 @@ class Pending:
     one builds on (the worker pipelines turns one deep); lookups fall through
     to it, then to the shard's durable values."""
 
-    __slots__ = ("actors", "shard_of", "dirty", "idempotency", "timers", "changes", "watched", "now", "parent")
+    __slots__ = ("actors", "shard_of", "dirty", "events", "idempotency", "timers", "changes", "watched", "now", "parent")
 
     def __init__(self, watched: bool, now: float, parent: Pending | None = None) -> None:
         self.parent = parent
@@ -51,6 +51,7 @@ class Pending:
         self.actors: dict[str, Actor] = {}  # new values
         self.shard_of: dict[str, int] = {}  # their shards
         self.dirty: dict[str, None] = {}  # actor records to write
+        self.events: dict[str, list[dict[str, Any]]] = {}  # each actor's events of this turn, in order
         self.idempotency: dict[int, dict[tuple[str, bytes], dict[str, Any]]] = {}
         self.timers: list[tuple[float, str, int, str]] = []  # to push on the worker's heap
         self.changes: list[tuple[dict[str, Any], tuple[str, ...]]] = []  # frames to publish
@@ -351,7 +352,11 @@ class Shard:
             event["payload"] = payload
         if guards:
             event["guards"] = dict(guards)
-        batch.put("events", (actor.id, seq), event)
+        run = pending.events.get(actor.id)
+        if run is None:
+            pending.events[actor.id] = [event]  # written as one record at launch (events_record)
+        else:
+            run.append(event)
         pending.put(self.index, new, dirty=seq - new.checkpoint_seq >= self.checkpoint_every)
         if pending.watched:
             pending.changes.append((frame(new, event_type), ()))
@@ -372,6 +377,13 @@ class Shard:
             elif timers.pop(op.event_type, None) is not None:
                 batch.delete("timers", (actor.id, op.event_type))
         return timers
+
+
+def put_events(batch: ShardBatch, actor_id: str, events: list[dict[str, Any]]) -> None:
+    """Add the ``events`` record of an actor's events of one turn (see
+    ``_actor.events_record``)."""
+    key, value = events_record(events)
+    batch.put("events", (actor_id, key), value)
 
 
 def put_actor(batch: ShardBatch, actor: Actor, since: int | None = None) -> None:

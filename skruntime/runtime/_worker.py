@@ -41,7 +41,7 @@ from .._exceptions import Fenced, RequestError, ServiceUnavailable, StoreError
 from ..store import ShardBatch
 from ._clock import Clock
 from ._commands import Command, Fire, Reply, Send, Spawn, Task
-from ._shard import Pending, Shard, put_actor
+from ._shard import Pending, Shard, put_actor, put_events
 from ._watch import Hub
 
 __all__ = ["Worker", "group_shards"]
@@ -291,9 +291,12 @@ class Worker:
         assert self._flight is None and self._nursery is not None
         pending = turn.pending
         try:
+            shard_of = pending.shard_of
+            for actor_id, events in pending.events.items():
+                put_events(turn.batches[shard_of[actor_id]], actor_id, events)
             for actor_id in pending.dirty:
                 actor = pending.actors[actor_id]
-                put_actor(turn.batches[pending.shard_of[actor_id]], actor)
+                put_actor(turn.batches[shard_of[actor_id]], actor)
         except Exception:
             log.exception("a turn's writes could not be prepared; it is discarded")
             self._fail(turn, ServiceUnavailable("the server could not apply this request; the error was logged, retry"))

@@ -73,9 +73,9 @@ class ShardLoad:
         cursors: ``(deployment ordinal, value)`` for each deployment this
             shard has finished routing.
         quarantined: the records that failed to decode.
-        tails: ``(actor_id, seq, event)`` for the events each actor has after
-            the seq ``load(tail_after=...)`` named for it, ascending (empty
-            unless asked).
+        tails: ``(actor_id, seq, value)`` for each ``events`` record of an
+            actor whose key seq is above the seq ``load(tail_after=...)``
+            named for it, ascending (empty unless asked).
         traces: ``(actor_id, chunk, value)`` for each ``traces`` record, in
             chunk order per actor (the start of long histories, kept out of
             the actor records; see ``runtime._actor``).

@@ -14,7 +14,7 @@ Building blocks::
 Shard-owned tables (written through a ``ShardBatch``), with their key parts::
 
     actors                (actor_id,)             shard + actor
-    events                (actor_id, seq)         shard + actor + u64 seq
+    events                (actor_id, seq)         shard + actor + u64 seq (of the record's last event)
     traces                (actor_id, chunk)       shard + actor + u64 chunk number
     decisions             (actor_id, ordinal)     shard + actor + u64 ordinal
     deployment_decisions  (ordinal, actor_id)     u64 ordinal + shard + actor

@@ -136,7 +136,19 @@ def _upgrade_1_to_2(env: lmdb.Environment, txn: lmdb.Transaction) -> None:
     env.open_db(b"traces", txn=txn)
 
 
-_UPGRADES: dict[int, Callable[[lmdb.Environment, lmdb.Transaction], None]] = {0: _upgrade_0_to_1, 1: _upgrade_1_to_2}
+def _upgrade_2_to_3(env: lmdb.Environment, txn: lmdb.Transaction) -> None:
+    # Format 3: an ``events`` record may hold several events (those one turn
+    # handled for one actor), keyed by the last one's seq.  Format 2 records
+    # (one event each) are such records already; the number only stops an
+    # older skruntime from reading a record of several events as one.
+    del env, txn
+
+
+_UPGRADES: dict[int, Callable[[lmdb.Environment, lmdb.Transaction], None]] = {
+    0: _upgrade_0_to_1,
+    1: _upgrade_1_to_2,
+    2: _upgrade_2_to_3,
+}
 
 
 # --------------------------------------------------------------------------

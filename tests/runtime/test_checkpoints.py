@@ -223,3 +223,35 @@ def test_records_and_chunks_written_at_any_checkpoints_rebuild_the_history(steps
         actor.checkpoint_seq = actor.seq
     loaded = Actor.from_record("a", record, machine, {}, disk_chunks)
     assert loaded.history == actor.history and loaded.seq == actor.seq
+
+
+async def test_the_events_one_turn_handles_for_an_actor_are_one_record(tmp_path):
+    config = _config_with(make_config(tmp_path), checkpoint_every=1000)
+    before = {}
+
+    async def scenario(rt):
+        await rt.deploy({"id": "c-v1", "definition": COUNTER})
+        for name in ("c", "d"):
+            await rt.spawn({"versionId": "c-v1", "actorId": name})
+        items = [{"actorId": "c", "type": "NEXT", "guards": {"g": i % 2 == 0}} for i in range(5)]
+        results = await rt.send_batch({"events": [*items, {"actorId": "d", "type": "NEXT"}]})  # one turn
+        assert [r["seq"] for r in results] == [1, 2, 3, 4, 5, 1]
+        before["history"], _ = await rt.history("c")
+        assert [e["seq"] for e in before["history"]] == [1, 2, 3, 4, 5]
+
+    await crash_after(config, scenario)
+    record = await _read(config, "events", ("c", 5), "c")  # keyed by its last event
+    assert [e["seq"] for e in record["events"]] == [1, 2, 3, 4, 5]
+    assert await _read(config, "events", ("c", 1), "c") is None
+    single = await _read(config, "events", ("d", 1), "d")  # one event stays a plain event record
+    assert (single["seq"], single["type"]) == (1, "NEXT")
+    async with running(config) as rt:
+        actor = rt.actor("c")  # no checkpoint since spawn: the record was replayed
+        assert (actor.seq, actor.checkpoint_seq, actor.snapshot.value) == (5, 0, "s5")
+        assert [g for _, g in actor.history] == [("g",), (), ("g",), (), ("g",)]
+        assert (await rt.history("c"))[0] == before["history"]
+        page, after = await rt.history("c", after=2, limit=2)  # starts inside the record
+        assert ([e["seq"] for e in page], after) == ([3, 4], 4)
+        page, after = await rt.history("c", after=4, limit=2)
+        assert ([e["seq"] for e in page], after) == ([5], None)
+        assert (await rt.send("c", {"type": "NEXT"}))["seq"] == 6
