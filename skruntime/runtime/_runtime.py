@@ -594,11 +594,21 @@ class Runtime:
         self._require_ready()
         shard = self.shard_for(actor_id)
         actor = shard.current(actor_id)
-        # A record holds one or more events and is keyed by its last one:
-        # the first record at or after after + 1 holds it; `limit` records
-        # hold at least `limit` events.
-        rows = await shard.store.scan_actor("events", actor_id, start=after + 1, limit=limit)
-        events = [event_view(e) for _, record in rows for e in events_in(record) if e["seq"] > after][:limit]
+        # A record holds one or more events (up to a turn's) and is keyed by
+        # its last one: the first record at or after after + 1 holds it.
+        # Records are read a few at a time, so a page decodes at most one
+        # record more than it shows.
+        events: list[dict[str, Any]] = []
+        start = after + 1
+        while len(events) < limit:
+            want = min(limit - len(events), 16)
+            rows = await shard.store.scan_actor("events", actor_id, start=start, limit=want)
+            for _, record in rows:
+                events.extend(event_view(e) for e in events_in(record) if e["seq"] > after)
+            if len(rows) < want:
+                break
+            start = rows[-1][0] + 1
+        del events[limit:]
         last = events[-1]["seq"] if events else after
         return events, (last if last < actor.seq and len(events) == limit else None)
 

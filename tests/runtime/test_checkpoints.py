@@ -255,3 +255,20 @@ async def test_the_events_one_turn_handles_for_an_actor_are_one_record(tmp_path)
         page, after = await rt.history("c", after=4, limit=2)
         assert ([e["seq"] for e in page], after) == ([5], None)
         assert (await rt.send("c", {"type": "NEXT"}))["seq"] == 6
+
+
+async def test_history_pages_across_many_records(runtime):
+    await runtime.deploy({"id": "c-v1", "definition": COUNTER})
+    await runtime.spawn({"versionId": "c-v1", "actorId": "c"})
+    for _ in range(3):  # three events a record
+        await runtime.send_batch({"events": [{"actorId": "c", "type": "NEXT"}] * 3})
+    for _ in range(31):  # one event a record
+        await runtime.send("c", {"type": "NEXT"})
+    seen, after = [], 0
+    while after is not None:
+        page, after = await runtime.history("c", after=after, limit=7)
+        assert 1 <= len(page) <= 7
+        seen.extend(e["seq"] for e in page)
+    assert seen == list(range(1, 41))
+    page, after = await runtime.history("c", after=0, limit=35)  # more records than one read takes
+    assert ([e["seq"] for e in page], after) == (list(range(1, 36)), 35)
