@@ -53,6 +53,13 @@ def _prefix_hashes(path: tuple[str, ...]) -> tuple[int, ...]:
 class Resident:
     """One shard's fingerprint columns.
 
+    Rows are kept up to date as turns land (:meth:`update`).  At start-up,
+    recovery only notes each loaded actor (:meth:`defer`): the columns are
+    filled afterwards, a slice at a time, by a background task
+    (:meth:`sync_some`), and at the latest by the first reader (:meth:`route`
+    and the column attributes run :meth:`sync`), so a large store starts
+    serving sooner.
+
     Args:
         max_depth: columns kept (the longest routable historyPath); chains
             beyond it are not resident (they are never needed to route).
@@ -62,12 +69,34 @@ class Resident:
         self.max_depth = max_depth
         self.slots: dict[str, int] = {}  # actor id -> slot
         self.actor_ids: list[str] = []  # slot -> actor id
-        self.lengths = array("I")
-        self.versions = array("H")
-        self.columns: list[array[int]] = []
+        self._lengths = array("I")
+        self._versions = array("H")
+        self._columns: list[array[int]] = []
+        # actor id -> (version code, history, length) noted by defer(), not yet in the columns
+        self._deferred: dict[str, tuple[int, Sequence[Sequence[Any]], int]] = {}
 
     def __len__(self) -> int:
         return len(self.actor_ids)
+
+    @property
+    def lengths(self) -> array[int]:
+        self.sync()
+        return self._lengths
+
+    @property
+    def versions(self) -> array[int]:
+        self.sync()
+        return self._versions
+
+    @property
+    def columns(self) -> list[array[int]]:
+        self.sync()
+        return self._columns
+
+    @property
+    def deferred(self) -> int:
+        """Rows noted by :meth:`defer` and not filled yet."""
+        return len(self._deferred)
 
     def slot(self, actor_id: str) -> int:
         """The actor's slot, allocating one (every column grows by one) if new."""
@@ -77,11 +106,32 @@ class Resident:
         slot = len(self.actor_ids)
         self.slots[actor_id] = slot
         self.actor_ids.append(actor_id)
-        self.lengths.append(0)
-        self.versions.append(FREE)
-        for column in self.columns:
+        self._lengths.append(0)
+        self._versions.append(FREE)
+        for column in self._columns:
             column.append(0)
         return slot
+
+    def defer(self, actor_id: str, version_code: int, history: Sequence[Sequence[Any]], length: int) -> None:
+        """Like :meth:`update`, but fill the row later (a slot is allocated
+        now, so slots keep the order actors were added in).  ``history``'s
+        first ``length`` entries must not change meanwhile (an actor's
+        committed history only grows)."""
+        self.slot(actor_id)
+        self._deferred[actor_id] = (version_code, history, length)
+
+    def sync(self) -> None:
+        """Fill every deferred row."""
+        if self._deferred:
+            self.sync_some(len(self._deferred))
+
+    def sync_some(self, limit: int) -> int:
+        """Fill up to ``limit`` deferred rows; returns how many are left."""
+        deferred = self._deferred
+        for _ in range(min(limit, len(deferred))):
+            actor_id, (version_code, history, length) = deferred.popitem()
+            self._fill(actor_id, self.slots[actor_id], version_code, history, length)
+        return len(deferred)
 
     def update(self, actor_id: str, version_code: int, history: Sequence[Sequence[Any]], length: int) -> None:
         """Bring the actor's row up to date.
@@ -91,32 +141,35 @@ class Resident:
         slot = self.slots.get(actor_id)
         if slot is None:
             slot = self.slot(actor_id)
-        known = self.lengths[slot]
-        if known >= self.max_depth and length >= known:  # the usual case: every column is filled
-            self.versions[slot] = version_code
-            self.lengths[slot] = length
-            return
-        self.versions[slot] = version_code
+        elif self._deferred:
+            self._deferred.pop(actor_id, None)  # superseded: filled from this newer history
+        self._fill(actor_id, slot, version_code, history, length)
+
+    def _fill(self, actor_id: str, slot: int, version_code: int, history: Sequence[Sequence[Any]], length: int) -> None:
+        known = self._lengths[slot]
         if length < known:
             raise RoutingError(f"history of {actor_id!r} cannot shrink ({known} -> {length})")
+        self._versions[slot] = version_code
         depth_limit = min(length, self.max_depth)
         if known < depth_limit:
-            h = self.columns[known - 1][slot] if known else FNV_OFFSET
+            columns = self._columns
+            h = columns[known - 1][slot] if known else FNV_OFFSET
             for depth in range(known, depth_limit):
-                if depth == len(self.columns):
-                    self.columns.append(array("Q", bytes(8 * len(self.actor_ids))))
+                if depth == len(columns):
+                    columns.append(array("Q", bytes(8 * len(self.actor_ids))))
                 h = extend(h, history[depth][0])
-                self.columns[depth][slot] = h
-        self.lengths[slot] = length
+                columns[depth][slot] = h
+        self._lengths[slot] = length
 
     def route(self, version_code: int, path: Sequence[str], *, pure: bool = False) -> bytes:
         """Verdicts (one byte per slot) for actors on ``version_code`` against
         ``path`` (1 <= len(path) <= max_depth)."""
         if not 1 <= len(path) <= self.max_depth:
             raise RoutingError(f"a path of {len(path)} events cannot be routed (1..{self.max_depth})")
+        self.sync()
         prefix = prefix_hashes(path)
         fn = route_pure if pure else route
-        return fn(self.columns, self.lengths, self.versions, version_code, len(path), prefix)
+        return fn(self._columns, self._lengths, self._versions, version_code, len(path), prefix)
 
 
 def route_pure(

@@ -92,3 +92,25 @@ def test_route_pure_direct_arrays():
     cols = [array("Q", [5, 6])]
     out = route_pure(cols, array("I", [1, 1]), array("H", [1, 1]), 1, 1, [0, 5])
     assert out == bytes([MATCH, MISMATCH])
+
+
+def test_deferred_rows_fill_to_what_updates_give():
+    histories = {
+        f"a{i}": [(t, ()) for t in (["SUBMIT_INFO", "PAY_FEE", "APPROVE"] if i % 2 else ["SUBMIT_INFO", "WAIVE_FEE"])][: i % 4]
+        for i in range(40)
+    }
+    eager, lazy = Resident(8), Resident(8)
+    for actor_id, history in histories.items():
+        eager.update(actor_id, 1, history, len(history))
+        lazy.defer(actor_id, 1, history, len(history))
+    assert lazy.deferred == 40 and lazy.actor_ids == eager.actor_ids  # slots in the same order
+    # an actor that moves on before its row is filled: the newer history wins
+    longer = [*histories["a3"], ("APPROVE", ())]
+    eager.update("a3", 2, longer, len(longer))
+    lazy.update("a3", 2, longer, len(longer))
+    assert lazy.sync_some(10) == 29  # a3 was taken off by its update
+    assert lazy.deferred == 29
+    for path in (["SUBMIT_INFO"], ["SUBMIT_INFO", "PAY_FEE"], ["SUBMIT_INFO", "WAIVE_FEE"]):
+        assert lazy.route(1, path) == eager.route(1, path)  # routing fills the rest first
+    assert lazy.deferred == 0
+    assert (lazy.lengths, lazy.versions, lazy.columns) == (eager.lengths, eager.versions, eager.columns)

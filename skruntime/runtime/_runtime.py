@@ -55,6 +55,7 @@ _BATCH_FIELDS = _EVENT_FIELDS | {"actorId", "idempotencyKey"}
 # Every request computes its actor's shard; a process sees the same actors
 # again and again, so the hash is memoised (bounded).
 _shard_index = functools.lru_cache(maxsize=1 << 16)(shard_of)
+_FILL_SLICE = 256  # resident rows filled between two yields after start-up (~1 ms)
 _MAX_ID = 128  # characters of an id (_ID); event types have the same bound
 
 
@@ -199,6 +200,7 @@ class Runtime:
                     await nursery.start(worker.run)
                 self.ready = True
                 task_status.started(self)
+                nursery.start_soon(self._fill_residents)
                 await self._stop.wait()
                 self.ready = False
                 for worker in self.workers:
@@ -208,6 +210,15 @@ class Runtime:
     def stop(self) -> None:
         """Begin a graceful shutdown: queued commands finish, then ``run`` returns."""
         self._stop.set()
+
+    async def _fill_residents(self) -> None:
+        """Fill the resident rows recovery deferred (``Resident.defer``), a
+        slice at a time, letting everything else run in between; a
+        deployment or preview fills what is left itself."""
+        for shard in self.shards:
+            while shard.resident.deferred and not self._stop.is_set():
+                shard.resident.sync_some(_FILL_SLICE)
+                await trio.sleep(0)
 
     async def _recover(self) -> None:
         meta = self.store.meta

@@ -136,8 +136,10 @@ class Shard:
         self.timers_sink: Callable[[float, str, int, str], None] = lambda *_: None
 
     def add_loaded(self, actor: Actor) -> None:
+        """An actor loaded at start-up (its resident row is filled later,
+        see ``Resident.defer``)."""
         self.actors[actor.id] = actor
-        self.resident.update(actor.id, self.version_codes[actor.version_id], actor.trace, actor.seq)
+        self.resident.defer(actor.id, self.version_codes[actor.version_id], actor.trace, actor.seq)
 
     def make_current(self, actors: Mapping[str, Actor]) -> None:
         """Install new actor values (their writes are durable)."""
