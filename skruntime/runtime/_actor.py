@@ -109,7 +109,8 @@ class Actor:
         self.trace = trace
         self.timers = timers
         # The seq of this actor's last durable ``actors`` record: events after
-        # it are replayed from ``events`` at recovery (see _shard.py).
+        # it are replayed from ``events`` at recovery (see _shard.py), and
+        # the ``traces`` chunks before its traceBase are durable too.
         self.checkpoint_seq = seq
 
     def __repr__(self) -> str:
@@ -256,7 +257,7 @@ class Actor:
         seq = int(record["seq"])
         if seq != len(trace):
             raise ValueError(f"seq {seq} does not match a trace of {len(trace)} events")
-        return cls(
+        actor = cls(
             actor_id,
             record["versionId"],
             machine,
@@ -269,6 +270,13 @@ class Actor:
             trace,
             timers,
         )
+        if base == 0 and seq >= TRACE_CHUNK:
+            # A record from before format 2 (its whole history inline, no
+            # chunks on disk): count it as no record in today's layout, so
+            # that the next one written (at its next events, a migration or
+            # shutdown) brings every chunk with it.
+            actor.checkpoint_seq = 0
+        return actor
 
 
 def events_record(events: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:

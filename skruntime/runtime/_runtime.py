@@ -607,8 +607,9 @@ class Runtime:
         actor = shard.current(actor_id)
         # A record holds one or more events (up to a turn's) and is keyed by
         # its last one: the first record at or after after + 1 holds it.
-        # Records are read a few at a time, so a page decodes at most one
-        # record more than it shows.
+        # Records are read at most 16 at a time, and never more than the
+        # events still wanted (each holds at least one), so a page decodes
+        # at most 16 records it does not need.
         events: list[dict[str, Any]] = []
         start = after + 1
         while len(events) < limit:
@@ -655,9 +656,11 @@ def replay_tail(actor: Actor, events: Sequence[Mapping[str, Any]]) -> Actor:
         ValueError: an event does not replay to its recorded state (the
             actor is then quarantined rather than served wrong).
     """
+    replayed = False
     for event in events:
-        if event["seq"] <= actor.seq:
-            continue  # in the checkpoint already (a record may start before it)
+        if event["seq"] <= actor.seq and not replayed:
+            continue  # in the checkpoint already (the first record may start before it)
+        replayed = True
         if event["seq"] != actor.seq + 1:
             raise ValueError(f"event {event['seq']} follows seq {actor.seq}")
         guards = event.get("guards")

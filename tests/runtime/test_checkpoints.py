@@ -272,3 +272,62 @@ async def test_history_pages_across_many_records(runtime):
     assert seen == list(range(1, 41))
     page, after = await runtime.history("c", after=0, limit=35)  # more records than one read takes
     assert ([e["seq"] for e in page], after) == (list(range(1, 36)), 35)
+
+
+async def test_a_format_1_record_of_a_long_history_is_rewritten_with_its_chunks(config):
+    """A format 1 record keeps a history of 64 events or more inline and has
+    no chunks on disk; the first record written after the upgrade must bring
+    them (found by review: it used to write only the chunks after the record's
+    seq, and the actor was quarantined at the next start)."""
+    n = 2 * TRACE_CHUNK + 10
+
+    async def scenario(rt):
+        await rt.deploy({"id": "c-v1", "definition": COUNTER})
+        await rt.spawn({"versionId": "c-v1", "actorId": "c"})
+        for i in range(n):
+            await rt.send("c", {"type": "NEXT", "guards": {"g": i % 5 == 0}})
+
+    await crash_after(config, scenario)
+    store = LmdbStore.open(config)  # rewrite the record as format 1 kept it: the whole history inline
+    try:
+        async with store.running():
+            shard = await store.acquire(shard_of("c", config.store.shards), 1)
+            record = await shard.get("actors", "c")
+            chunks = [await shard.get("traces", ("c", i)) for i in range(record.pop("traceBase") // TRACE_CHUNK)]
+            record["trace"] = [entry for chunk in chunks for entry in chunk["trace"]] + record["trace"]
+            batch = shard.batch()
+            batch.put("actors", "c", record)
+            await store.commit(batch)
+    finally:
+        store.close()
+    env = raw_env(config.store.data_dir)
+    with env.begin(write=True) as txn:
+        txn.drop(env.open_db(b"traces", txn=txn), delete=True)
+        txn.put(b"skr:format", (1).to_bytes(4, "big"), db=env.open_db(b"meta", txn=txn))
+    env.close()
+    async with running(config) as rt:
+        assert rt.actor("c").seq == n and not rt.quarantined
+        await rt.send("c", {"type": "NEXT"})  # its next record brings every chunk
+    async with running(config) as rt:
+        assert not rt.quarantined
+        actor = rt.actor("c")
+        assert actor.seq == len(actor.history) == n + 1
+        assert [g for _, g in actor.history][:n] == [("g",) if i % 5 == 0 else () for i in range(n)]
+
+
+def test_a_tail_event_repeated_after_replay_began_is_refused():
+    from skruntime.runtime._runtime import replay_tail
+    from skruntime.statechart import Machine
+
+    machine = Machine(COUNTER)
+    actor = Actor.spawned("a", "v", machine, machine.initial_transition().snapshot, 0.0, ())
+    for _ in range(3):
+        actor = actor.advanced(machine.transition(actor.snapshot, "NEXT").snapshot, ("NEXT", ()), 0.0, {})
+
+    def event(seq, state):
+        return {"seq": seq, "type": "NEXT", "at": 0.0, "stateValue": state, "status": "active"}
+
+    replayed = replay_tail(actor, [event(2, "s2"), event(3, "s3"), event(4, "s4")])  # a record starting before the checkpoint
+    assert replayed.seq == 4
+    with pytest.raises(ValueError, match="follows seq"):
+        replay_tail(actor, [event(4, "s4"), event(4, "s4")])
