@@ -481,7 +481,7 @@ class Runtime:
         if not body.keys() <= fields:
             name = sorted(set(body) - fields)[0]
             raise Unprocessable(f"unknown field {name!r}", f"{_at(pointer, index)}/{_escape(name)}")
-        event_type = body.get("type")
+        event_type: Any = body.get("type")
         if type(event_type) is not str or len(event_type) > _MAX_ID or _event_type_problem(event_type) is not None:
             check_event_type(event_type, f"{_at(pointer, index)}/type")  # raises
         guards = body.get("guards")
@@ -527,7 +527,7 @@ class Runtime:
             try:
                 if type(item) is not dict and not isinstance(item, Mapping):
                     raise BadRequest(f"event {i} must be a JSON object")
-                actor_id = item.get("actorId")
+                actor_id: Any = item.get("actorId")
                 if type(actor_id) is not str or len(actor_id) > _MAX_ID or not _valid_id(actor_id):
                     check_id(actor_id, "actorId", f"{pointer}/{i}/actorId")  # raises
                 key = item.get("idempotencyKey")

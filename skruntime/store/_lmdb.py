@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Self
+from typing import Any, Final, Self, cast
 
 import lmdb
 import orjson
@@ -583,10 +583,10 @@ class LmdbStore:
             if None not in plains:
                 keys = [op[1] for op in todo]
                 with txn.cursor(db=db) as cursor:
-                    cursor.putmulti(zip(keys, codec.seal_group(database, keys, plains)))
+                    cursor.putmulti(zip(keys, codec.seal_group(database, keys, cast(list[bytes], plains))))
                 continue
             puts = [op for op in todo if op[2] is not None]
-            values = iter(codec.seal_group(database, [op[1] for op in puts], [op[2] for op in puts]))
+            values = iter(codec.seal_group(database, [op[1] for op in puts], [cast(bytes, op[2]) for op in puts]))
             for op in todo:
                 if op[2] is None:
                     txn.delete(op[1], db=db)
