@@ -31,6 +31,7 @@ CDEF = """
 #define SKR_TOO_SHORT 2
 #define SKR_OTHER 3
 uint64_t skr_fnv_extend(uint64_t h, const uint8_t *data, size_t len);
+void skr_fnv_chain(uint64_t h, const uint8_t *data, const size_t *lens, size_t n, uint64_t *out);
 size_t skr_route(const uint64_t *const *columns, size_t n_columns,
                  const uint32_t *lengths, const uint16_t *versions, size_t n_slots,
                  uint16_t version, uint32_t k, const uint64_t *prefix,

@@ -13,3 +13,12 @@ uint64_t skr_fnv_extend(uint64_t h, const uint8_t *data, size_t len)
     h *= SKR_FNV_PRIME;
     return h;
 }
+
+void skr_fnv_chain(uint64_t h, const uint8_t *data, const size_t *lens, size_t n, uint64_t *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        h = skr_fnv_extend(h, data, lens[i]);
+        data += lens[i];
+        out[i] = h;
+    }
+}

@@ -22,6 +22,9 @@
 /* FNV-1a 64 over `data[0..len)` followed by the separator byte 0x1f,
  * continuing from `h` (SPEC section 4). */
 uint64_t skr_fnv_extend(uint64_t h, const uint8_t *data, size_t len);
+/* The chain h_1..h_n over n event types given one after the other in
+ * `data` (their sizes in lens): out[i] = extend(out[i-1], type i). */
+void skr_fnv_chain(uint64_t h, const uint8_t *data, const size_t *lens, size_t n, uint64_t *out);
 
 /* One routing pass over a shard's resident fingerprints (see route.c). */
 size_t skr_route(const uint64_t *const *columns, size_t n_columns,

@@ -80,10 +80,34 @@ def extend(h: int, event_type: str) -> int:
     return value
 
 
+def _make_chain_native() -> Callable[[int, list[str]], list[int]] | None:
+    native = load_native()
+    if native is None:
+        return None
+    ffi, lib = native.ffi, native.lib
+
+    def chain_native(h: int, event_types: list[str]) -> list[int]:
+        data = [event_type.encode("utf-8") for event_type in event_types]
+        out = ffi.new("uint64_t[]", len(data))
+        lib.skr_fnv_chain(h, b"".join(data), list(map(len, data)), len(data), out)
+        return list(out)
+
+    return chain_native
+
+
+_chain_native = _make_chain_native()
+_CHAIN_IN_C = 4  # from this many events on, one C call beats the memoised extends
+
+
 def chain(event_types: Iterable[str], h: int = FNV_OFFSET) -> list[int]:
-    """The chain ``h1..hn`` of a history, one value per event."""
+    """The chain ``h1..hn`` of a history, one value per event, continuing
+    from ``h``.  Long chains (recovery fills whole histories) are computed
+    in one C call when the kernel is built; short ones hit ``extend``'s memo."""
+    types = list(event_types)
+    if _chain_native is not None and len(types) >= _CHAIN_IN_C:
+        return _chain_native(h, types)
     out: list[int] = []
-    for event_type in event_types:
+    for event_type in types:
         h = extend(h, event_type)
         out.append(h)
     return out

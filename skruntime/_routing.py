@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ._exceptions import RoutingError
-from ._fingerprint import FNV_OFFSET, extend
+from ._fingerprint import FNV_OFFSET, chain, extend
 from ._native_loader import load_native
 
 __all__ = ["MATCH", "MISMATCH", "OTHER", "TOO_SHORT", "Resident", "prefix_hashes", "route", "route_pure"]
@@ -154,11 +154,11 @@ class Resident:
         if known < depth_limit:
             columns = self._columns
             h = columns[known - 1][slot] if known else FNV_OFFSET
-            for depth in range(known, depth_limit):
-                if depth == len(columns):
-                    columns.append(array("Q", bytes(8 * len(self.actor_ids))))
-                h = extend(h, history[depth][0])
-                columns[depth][slot] = h
+            while len(columns) < depth_limit:
+                columns.append(array("Q", bytes(8 * len(self.actor_ids))))
+            values = chain([history[depth][0] for depth in range(known, depth_limit)], h)
+            for depth, value in enumerate(values, known):
+                columns[depth][slot] = value
         self._lengths[slot] = length
 
     def route(self, version_code: int, path: Sequence[str], *, pure: bool = False) -> bytes:

@@ -62,3 +62,15 @@ def test_memo_stays_bounded():
     for i in range(fp._MEMO_LIMIT + 10):
         fp.extend(fp.FNV_OFFSET, f"E{i}")
     assert len(fp._memo) <= fp._MEMO_LIMIT
+
+
+@given(st.lists(st.text(min_size=1, max_size=12), max_size=40), st.integers(0, 2**64 - 1))
+def test_chains_in_c_equal_the_pure_chain(types, start):
+    if fp._chain_native is None:
+        pytest.skip("native kernel not built")  # test_native_kernel_is_built fails where it should be
+    expected, h = [], start
+    for t in types:
+        h = fp.extend_pure(h, t)
+        expected.append(h)
+    assert fp.chain(types, start) == expected  # short chains go through extend, long ones through C
+    assert fp._chain_native(start, types) == expected
