@@ -72,14 +72,24 @@ def _at(pointer: str, index: int | None) -> str:
     return pointer if index is None else f"{pointer}/{index}"
 
 
+def valid_id(value: Any) -> bool:
+    """Whether ``value`` is a valid actor or version id."""
+    return type(value) is str and len(value) <= _MAX_ID and _valid_id(value)
+
+
+def valid_event_type(value: Any) -> bool:
+    """Whether ``value`` is a valid event type (see :func:`check_event_type`)."""
+    return type(value) is str and len(value) <= _MAX_ID and _event_type_problem(value) is None
+
+
 def check_id(value: Any, what: str, pointer: str) -> str:
     """Validate an actor or version id."""
-    if type(value) is not str or len(value) > _MAX_ID or not _valid_id(value):
+    if not valid_id(value):
         raise Unprocessable(
             f"{what} must be 1-128 characters of letters, digits and . _ : @ ~ -, starting with a letter or digit",
             pointer,
         )
-    return value
+    return str(value)
 
 
 def check_event_type(value: Any, pointer: str) -> str:
@@ -482,8 +492,8 @@ class Runtime:
             name = sorted(set(body) - fields)[0]
             raise Unprocessable(f"unknown field {name!r}", f"{_at(pointer, index)}/{_escape(name)}")
         event_type: Any = body.get("type")
-        if type(event_type) is not str or len(event_type) > _MAX_ID or _event_type_problem(event_type) is not None:
-            check_event_type(event_type, f"{_at(pointer, index)}/type")  # raises
+        if not valid_event_type(event_type):
+            check_event_type(event_type, f"{_at(pointer, index)}/type")  # raises, saying why
         guards = body.get("guards")
         if guards is not None:
             guards = check_guards(guards, f"{_at(pointer, index)}/guards")
@@ -528,7 +538,7 @@ class Runtime:
                 if type(item) is not dict and not isinstance(item, Mapping):
                     raise BadRequest(f"event {i} must be a JSON object")
                 actor_id: Any = item.get("actorId")
-                if type(actor_id) is not str or len(actor_id) > _MAX_ID or not _valid_id(actor_id):
+                if not valid_id(actor_id):
                     check_id(actor_id, "actorId", f"{pointer}/{i}/actorId")  # raises
                 key = item.get("idempotencyKey")
                 if key is not None and not isinstance(key, str):
