@@ -25,9 +25,9 @@ zstd compression contexts are not thread-safe, so each thread keeps its own
 compressor and decompressor (``threading.local``).
 
 Sealing has two implementations that make the same records: the C sealer of
-the native kernel (``native/seal.c``: one call per group, run without the
-GIL, zstd from the system's libzstd, AES-GCM and nonces from OpenSSL), used
-when it was built, and the Python code below (``zstandard`` and
+the native kernel (``native/seal.c``: one call per database of a group,
+run without the GIL, zstd from the system's libzstd, AES-GCM and nonces
+from OpenSSL), used when it was built, and the Python code below (``zstandard`` and
 ``cryptography``), which is the reference and the fallback (with a warning
 when the kernel lacks the sealer, silently under ``SKRUNTIME_FORCE_PURE``).
 Decoding is always Python.
