@@ -39,10 +39,29 @@ from typing import Any, Final
 from .._fingerprint import FNV_OFFSET, extend, to_hex
 from ..statechart import Machine, Snapshot
 
-__all__ = ["TRACE_CHUNK", "Actor", "TraceEntry", "answered_true", "events_in", "events_record", "iso_time"]
+__all__ = ["TRACE_CHUNK", "Actor", "TraceEntry", "answered_true", "events_in", "events_record", "iso_time", "trace_entry"]
 
 TraceEntry = tuple[str, tuple[str, ...]]  # (event type, guard names answered true)
 TRACE_CHUNK: Final = 64  # history pairs per ``traces`` record (part of the store format)
+
+# Every actor's trace holds the same few entries (a definition's event types
+# and guard answers), so they are shared: one tuple per distinct entry
+# instead of one per event, and two histories compare entry by identity (the
+# deployment evaluation compares thousands).  Bounded, since a wildcard
+# transition accepts any event type: past the bound, entries are not shared.
+_ENTRIES: dict[TraceEntry, TraceEntry] = {}
+_MAX_SHARED_ENTRIES: Final = 65536
+
+
+def trace_entry(event_type: str, guards: tuple[str, ...]) -> TraceEntry:
+    """The (shared) trace entry of one handled event."""
+    entry = (event_type, guards)
+    found = _ENTRIES.get(entry)
+    if found is not None:
+        return found
+    if len(_ENTRIES) < _MAX_SHARED_ENTRIES:
+        _ENTRIES[entry] = entry
+    return entry
 
 
 def answered_true(guards: Mapping[str, bool] | None) -> tuple[str, ...]:
@@ -253,7 +272,7 @@ class Actor:
                 raise ValueError(f"traces chunk {n} holds {len(entries)} events, not {TRACE_CHUNK}")
             raw.extend(entries)
         raw.extend(record["trace"])
-        trace: list[TraceEntry] = [(e[0], tuple(e[1]) if len(e) > 1 else ()) for e in raw]
+        trace: list[TraceEntry] = [trace_entry(e[0], tuple(e[1]) if len(e) > 1 else ()) for e in raw]
         seq = int(record["seq"])
         if seq != len(trace):
             raise ValueError(f"seq {seq} does not match a trace of {len(trace)} events")

@@ -138,14 +138,13 @@ class Deployments:
             would_migrate: list[dict[str, Any]] = []
             would_stay: list[dict[str, Any]] = []
             for evaluation in evaluations:
-                for d in evaluation.decisions:
-                    if d.migrates:
-                        assert d.landing is not None
-                        would_migrate.append({"actorId": d.actor_id, "from": d.from_state, "to": d.landing.value})
+                for actor, outcome in zip(evaluation.actors, evaluation.outcomes):
+                    if outcome.landing is not None:
+                        would_migrate.append({"actorId": actor.id, "from": actor.snapshot.value, "to": outcome.landing.value})
                     else:
-                        item: dict[str, Any] = {"actorId": d.actor_id, "reason": d.reason, "state": d.from_state}
-                        if d.diverged_seq is not None:
-                            item["divergedSeq"] = d.diverged_seq
+                        item: dict[str, Any] = {"actorId": actor.id, "reason": outcome.reason, "state": actor.snapshot.value}
+                        if outcome.diverged_seq is not None:
+                            item["divergedSeq"] = outcome.diverged_seq
                         would_stay.append(item)
             result["migration"] = {"wouldMigrate": would_migrate, "wouldStay": would_stay}
         return result

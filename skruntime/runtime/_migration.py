@@ -30,10 +30,10 @@ hashes in shard order, so shards can be evaluated separately, in any order.
 from __future__ import annotations
 
 import base64
+import collections
 import hashlib
 from collections.abc import Mapping, Sequence
-from itertools import islice
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -47,40 +47,74 @@ if TYPE_CHECKING:
     from ..statechart._model import TimerOp
     from ..statechart._snapshot import Configuration
 
-__all__ = ["Decision", "Evaluation", "ReplayMemo", "combine_tokens", "evaluate_shard"]
+__all__ = ["Decision", "Evaluation", "Outcome", "ReplayMemo", "combine_tokens", "evaluate_shard"]
 
 MIGRATE = "migrate"
 STAY = "stay"
 _NO_TIMERS: Mapping[str, int] = {}
 
 
-class Decision:
-    """One actor's fate in one deployment (a plain slotted class: deployments
-    make tens of thousands of these).  It keeps the actor value it was made
-    from (actor values are never changed in place, a new event makes a new
-    one), so the id, fingerprint, seq and state are those at decision time."""
+class Outcome:
+    """What a deployment does with one kind of actor: everything about a
+    decision except the actor.  Actors with the same history get the same
+    outcome object (``ReplayMemo.classes``), so a deployment of 50,000
+    actors makes a few hundred of these, not 50,000."""
 
-    __slots__ = ("actor", "decision", "reason", "prefix_hash", "k", "landing", "timers", "diverged_seq")
+    __slots__ = ("decision", "reason", "prefix_hash", "k", "landing", "timers", "diverged_seq", "token")
 
     def __init__(
         self,
-        actor: Actor,
         decision: str,
         reason: str,
         prefix_hash: int | None,
         k: int,
-        landing: Snapshot | None = None,
+        landing: Configuration | None = None,
         timers: Mapping[str, int] = _NO_TIMERS,
         diverged_seq: int | None = None,
     ) -> None:
-        self.actor = actor
         self.decision = decision  # "migrate" | "stay"
         self.reason = reason  # history-match | no-history-path | done | history-too-short | history-mismatch | replay-diverged
         self.prefix_hash = prefix_hash  # the path hash it was compared with
         self.k = k  # the path length (0: no path)
-        self.landing = landing  # where a migrating actor lands
+        self.landing = landing  # where a migrating actor lands (its context stays its own)
         self.timers = timers  # delayed events pending at landing
         self.diverged_seq = diverged_seq
+        # Its part of the preview token (after the actor id): the outcome as
+        # SPEC section 5 lists it; ids cannot hold NUL, so the NUL that
+        # starts it ends the id.
+        value = None if landing is None else landing.value
+        self.token = b"\x00" + orjson.dumps([decision, reason, value], option=orjson.OPT_SORT_KEYS) + b"\n"
+
+    @property
+    def migrates(self) -> bool:
+        return self.decision == MIGRATE
+
+
+class Decision:
+    """One actor's fate in one deployment: the actor value it was made from
+    (actor values are never changed in place, a new event makes a new one,
+    so the id, fingerprint, seq and state are those at decision time) and
+    its outcome."""
+
+    __slots__ = ("actor", "outcome")
+
+    def __init__(self, actor: Actor, outcome: Outcome) -> None:
+        self.actor = actor
+        self.outcome = outcome
+
+    decision = property(lambda self: self.outcome.decision)
+    reason = property(lambda self: self.outcome.reason)
+    prefix_hash = property(lambda self: self.outcome.prefix_hash)
+    k = property(lambda self: self.outcome.k)
+    timers = property(lambda self: self.outcome.timers)
+    diverged_seq = property(lambda self: self.outcome.diverged_seq)
+    migrates = property(lambda self: self.outcome.decision == MIGRATE)
+
+    @property
+    def landing(self) -> Snapshot | None:
+        """Where a migrating actor lands, with its own context."""
+        configuration = self.outcome.landing
+        return None if configuration is None else Snapshot(configuration, self.actor.snapshot.context)
 
     @property
     def actor_id(self) -> str:
@@ -100,87 +134,81 @@ class Decision:
     def from_state(self) -> Any:
         return self.actor.snapshot.value
 
-    @property
-    def migrates(self) -> bool:
-        return self.decision == MIGRATE
-
     def record(self, deployment_id: str, at: float, from_version: str, to_version: str) -> dict[str, Any]:
         """The audit record (SPEC section 6)."""
+        outcome = self.outcome
+        migrates = outcome.decision == MIGRATE
         rec: dict[str, Any] = {
             "deploymentId": deployment_id,
             "at": at,
             "fromVersion": from_version,
-            "toVersion": to_version if self.decision == MIGRATE else None,
-            "decision": self.decision,
-            "reason": self.reason,
+            "toVersion": to_version if migrates else None,
+            "decision": outcome.decision,
+            "reason": outcome.reason,
             "seq": self.actor.seq,
             "fingerprint": to_hex(self.actor.fingerprint),
-            "prefixHash": None if self.prefix_hash is None else to_hex(self.prefix_hash),
-            "k": self.k,
+            "prefixHash": None if outcome.prefix_hash is None else to_hex(outcome.prefix_hash),
+            "k": outcome.k,
             "fromState": self.actor.snapshot.value,
-            "landingState": None if self.landing is None else self.landing.value,
+            "landingState": None if outcome.landing is None else outcome.landing.value,
         }
-        if self.diverged_seq is not None:
-            rec["divergedSeq"] = self.diverged_seq
+        if outcome.diverged_seq is not None:
+            rec["divergedSeq"] = outcome.diverged_seq
         return rec
 
 
 class Evaluation:
-    """One shard's decisions and their digest."""
+    """One shard's decisions (``actors[i]`` gets ``outcomes[i]``) and their digest."""
 
-    __slots__ = ("shard", "decisions", "migrated", "_by_reason", "_parts", "_outcomes")
+    __slots__ = ("shard", "actors", "outcomes")
 
     def __init__(self, shard: int = 0) -> None:
         self.shard = shard
-        self.decisions: list[Decision] = []
-        self.migrated = 0
-        self._by_reason: dict[str, int] = {}
-        self._parts: list[bytes] = []  # each decision's part of the token
-        self._outcomes: dict[tuple[str, str, int], bytes] = {}
+        self.actors: list[Actor] = []
+        self.outcomes: list[Outcome] = []
 
-    def add(self, decision: Decision) -> None:
-        self.decisions.append(decision)
-        reason = decision.reason
-        self._by_reason[reason] = self._by_reason.get(reason, 0) + 1
-        if decision.decision == MIGRATE:
-            self.migrated += 1
-        # The decision's part of the preview token: the actor id and its
-        # outcome (decision, reason, landing state value); ids cannot hold
-        # NUL, so the NUL that starts an outcome ends the id.
-        landing = decision.landing
-        key = (decision.decision, decision.reason, id(landing.configuration) if landing is not None else 0)
-        outcome = self._outcomes.get(key)
-        if outcome is None:
-            value = None if landing is None else landing.value
-            outcome = self._outcomes[key] = b"\x00" + orjson.dumps([decision.decision, decision.reason, value], option=orjson.OPT_SORT_KEYS) + b"\n"
-        self._parts.append(decision.actor.id.encode() + outcome)
+    @property
+    def decisions(self) -> list[Decision]:
+        return list(map(Decision, self.actors, self.outcomes))
+
+    def __len__(self) -> int:
+        return len(self.actors)
 
     @property
     def digest(self) -> bytes:
-        """SHA-256 of the decisions so far, in actor id order (the order
-        they were added in depends on the shard's slots, see above)."""
+        """SHA-256 of the decisions, in actor id order (the order they were
+        added in depends on the shard's slots, see the module docstring)."""
         h = hashlib.sha256()
-        for part in sorted(self._parts):  # ids are unique and hold no NUL
-            h.update(part)
+        # ids are unique and hold no NUL: sorting the parts sorts by id
+        h.update(b"".join(sorted([a.id.encode() + o.token for a, o in zip(self.actors, self.outcomes)])))
         return h.digest()
 
     def counts(self) -> dict[str, Any]:
-        n = len(self.decisions)
-        return {"evaluated": n, "migrated": self.migrated, "stayed": n - self.migrated, "byReason": dict(self._by_reason)}
+        by_reason: dict[str, int] = {}
+        migrated = 0
+        for outcome, n in collections.Counter(self.outcomes).items():
+            by_reason[outcome.reason] = by_reason.get(outcome.reason, 0) + n
+            if outcome.decision == MIGRATE:
+                migrated += n
+        total = len(self.actors)
+        return {"evaluated": total, "migrated": migrated, "stayed": total - migrated, "byReason": by_reason}
 
 
 class _Point:
     """Where a replay stands: an (interned) configuration and the delayed
     events pending there, with the point each next history entry leads to
-    (``None``: that entry is not handled here)."""
+    (``_DIVERGED``: that entry is not handled here)."""
 
     __slots__ = ("configuration", "timers", "following", "result")
 
-    def __init__(self, configuration: Configuration, timers: tuple[tuple[str, int], ...], context: Mapping[str, Any]) -> None:
+    def __init__(self, configuration: Configuration | None, timers: tuple[tuple[str, int], ...], context: Mapping[str, Any]) -> None:
         self.configuration = configuration
         self.timers = timers
-        self.following: dict[TraceEntry, _Point | None] = {}
-        self.result = Replay(Snapshot(configuration, context), None, dict(timers))
+        self.following: dict[TraceEntry, _Point] = {}
+        self.result = None if configuration is None else Replay(Snapshot(configuration, context), None, dict(timers))
+
+
+_DIVERGED = _Point(None, (), {})  # the step's event is not handled
 
 
 class ReplayMemo:
@@ -196,28 +224,57 @@ class ReplayMemo:
 
     def __init__(self, machine: Machine) -> None:
         self.machine = machine
-        self._starts: dict[tuple[str, ...], _Point | None] = {}
+        self._starts: dict[tuple[str, ...], _Point] = {}
         self._points: dict[tuple[Configuration, tuple[tuple[str, int], ...]], _Point] = {}
+        self._deciders: dict[tuple[str, ...], _Decider] = {}
 
     def replay(self, actor: Actor) -> Replay:
-        guards = actor.spawn_guards
-        point: _Point | None = self._starts[guards] if guards in self._starts else self._start(guards)
-        if point is None:
-            return _DIVERGED_AT_SPAWN
-        for i, entry in enumerate(islice(actor.trace, actor.seq)):
-            following = point.following.get(entry, _ABSENT)
-            if following is _ABSENT:
-                following = point.following[entry] = self._step(point, entry)
-            if following is None:
-                return Replay(None, i)
-            point = following
-        return point.result
+        point = self.land(actor)
+        if point.result is not None:
+            return point.result
+        return Replay(None, self._diverged_at(actor))
 
-    def _start(self, spawn_guards: tuple[str, ...]) -> _Point | None:
+    def land(self, actor: Actor) -> _Point:
+        """The point the actor's whole history leads to (``_DIVERGED`` if
+        an event of it is not handled)."""
+        guards = actor.spawn_guards
+        point = self._starts.get(guards)
+        if point is None:
+            point = self._start(guards)
+        n = actor.seq
+        trace = actor.trace
+        for entry in trace if len(trace) == n else trace[:n]:
+            following = point.following.get(entry)
+            if following is None:
+                following = point.following[entry] = self._step(point, entry)
+            point = following
+        return point
+
+    def _diverged_at(self, actor: Actor) -> int:
+        """The index of the history entry the new machine does not handle
+        (``land`` gave ``_DIVERGED``; every step is memoised by now)."""
+        point = self._starts[actor.spawn_guards]
+        if point is _DIVERGED:
+            return 0
+        for i, entry in enumerate(actor.trace[: actor.seq]):
+            point = point.following[entry]
+            if point is _DIVERGED:
+                return i
+        raise AssertionError("the history did not diverge")  # pragma: no cover
+
+    def decider(self, path: Sequence[str] | None) -> _Decider:
+        """The per-actor decision for ``path`` (one per memo and path)."""
+        key = tuple(path) if path else ()
+        found = self._deciders.get(key)
+        if found is None:
+            found = self._deciders[key] = _Decider(self, key)
+        return found
+
+    def _start(self, spawn_guards: tuple[str, ...]) -> _Point:
         try:
             step = self.machine.initial_transition(guards=dict.fromkeys(spawn_guards, True) if spawn_guards else None)
         except InfiniteLoopError:
-            point = None
+            point = _DIVERGED
         else:
             pending: dict[str, int] = {}
             _timer_ops(pending, step.timers)
@@ -225,11 +282,14 @@ class ReplayMemo:
         self._starts[spawn_guards] = point
         return point
 
-    def _step(self, point: _Point, entry: TraceEntry) -> _Point | None:
+    def _step(self, point: _Point, entry: TraceEntry) -> _Point:
+        if point is _DIVERGED:
+            return _DIVERGED
         event_type, names = entry
+        assert point.configuration is not None
         advanced = self.machine.advance(point.configuration, event_type, dict.fromkeys(names, True) if names else None)
         if advanced is None:
-            return None
+            return _DIVERGED
         configuration, ops = advanced
         pending = dict(point.timers)
         pending.pop(event_type, None)  # a delayed event in the history fired its timer, as it did live
@@ -244,15 +304,65 @@ class ReplayMemo:
         return point
 
 
-_DIVERGED_AT_SPAWN = Replay(None, 0)
-_ABSENT = cast(_Point, object())  # a step not computed yet
-
-
 def _timer_ops(pending: dict[str, int], ops: Sequence[TimerOp]) -> None:
     for op in ops:
         pending.pop(op.event_type, None)
         if isinstance(op, Arm):
             pending[op.event_type] = op.delay
+
+
+class _Decider:
+    """Decides actors for one deployment (a memo and a path), handing out
+    shared :class:`Outcome` objects: one per kind of stay, one per landing
+    point, one per divergence index."""
+
+    def __init__(self, memo: ReplayMemo, path: tuple[str, ...]) -> None:
+        self.memo = memo
+        self.path = path
+        self.k = k = len(path)
+        self.prefixes = prefix_hashes(path) if k else [FNV_OFFSET]
+        self.done = Outcome(STAY, "done", None, k)
+        self._stays: dict[tuple[str, int], Outcome] = {}
+        self._landings: dict[_Point, Outcome] = {}
+        self._diverged: dict[int, Outcome] = {}
+
+    def __call__(self, actor: Actor, verdict: int) -> Outcome:
+        if actor.snapshot.done:
+            return self.done
+        k = self.k
+        if k:
+            n = actor.seq
+            if verdict == MISMATCH:  # the hashes differ: so do the types
+                return self._stay("history-mismatch", n if n < k else k)
+            trace = actor.trace
+            path = self.path
+            for i in range(n if n < k else k):  # the exact comparison behind the hash filter
+                if trace[i][0] != path[i]:
+                    return self._stay("history-mismatch", n if n < k else k)
+            if verdict == TOO_SHORT:
+                return self._stay("history-too-short", n)
+        point = self.memo.land(actor)
+        outcome = self._landings.get(point)
+        if outcome is None:
+            if point is _DIVERGED:
+                at = self.memo._diverged_at(actor) + 1
+                outcome = self._diverged.get(at)
+                if outcome is None:
+                    outcome = self._diverged[at] = Outcome(
+                        STAY, "replay-diverged", self.prefixes[k] if k else None, k, diverged_seq=at
+                    )
+                return outcome
+            outcome = self._landings[point] = Outcome(
+                MIGRATE, "history-match" if k else "no-history-path", self.prefixes[k] if k else None, k,
+                point.configuration, dict(point.timers),
+            )
+        return outcome
+
+    def _stay(self, reason: str, depth: int) -> Outcome:
+        outcome = self._stays.get((reason, depth))
+        if outcome is None:
+            outcome = self._stays[(reason, depth)] = Outcome(STAY, reason, self.prefixes[depth], self.k)
+        return outcome
 
 
 def evaluate_shard(
@@ -277,46 +387,20 @@ def evaluate_shard(
         pure: use the pure-Python routing pass (tests compare both).
     """
     evaluation = Evaluation(shard)
-    k = len(path) if path else 0
-    if k:
-        verdicts = resident.route(parent_code, path, pure=pure)  # type: ignore[arg-type]
-        prefixes = prefix_hashes(path)  # type: ignore[arg-type]
+    if path:
+        verdicts = resident.route(parent_code, path, pure=pure)
     else:
-        verdicts = bytes(MISMATCH if v == parent_code else OTHER for v in resident.versions)
-        prefixes = [FNV_OFFSET]
+        verdicts = bytes(MATCH if v == parent_code else OTHER for v in resident.versions)
+    decide = memo.decider(path)
     ids = resident.actor_ids
-    add = evaluation.add
+    decided = evaluation.actors
+    outcomes = evaluation.outcomes
     for slot, verdict in enumerate(verdicts):
         if verdict != OTHER:
-            add(_decide(actors[ids[slot]], verdict, path, k, prefixes, memo))
+            actor = actors[ids[slot]]
+            decided.append(actor)
+            outcomes.append(decide(actor, verdict))
     return evaluation
-
-
-def _decide(actor: Actor, verdict: int, path: Sequence[str] | None, k: int, prefixes: list[int], memo: ReplayMemo) -> Decision:
-    if actor.snapshot.done:
-        return Decision(actor, STAY, "done", None, k)
-    if k:
-        assert path is not None
-        n = actor.seq
-        compared = prefixes[k] if n >= k else prefixes[n]
-        if verdict == MISMATCH:
-            return Decision(actor, STAY, "history-mismatch", compared, k)
-        trace = actor.trace
-        for i in range(min(n, k)):  # the exact comparison behind the hash filter
-            if trace[i][0] != path[i]:
-                return Decision(actor, STAY, "history-mismatch", compared, k)
-        if verdict == TOO_SHORT:
-            return Decision(actor, STAY, "history-too-short", compared, k)
-        reason = "history-match"
-    else:
-        compared = None
-        reason = "no-history-path"
-    replay = memo.replay(actor)
-    if replay.snapshot is None:
-        assert replay.diverged_at is not None
-        return Decision(actor, STAY, "replay-diverged", compared, k, diverged_seq=replay.diverged_at + 1)
-    landing = Snapshot(replay.snapshot.configuration, actor.snapshot.context)
-    return Decision(actor, MIGRATE, reason, compared, k, landing, replay.timers)
 
 
 def combine_tokens(evaluations: Sequence[Evaluation]) -> str:
@@ -325,5 +409,5 @@ def combine_tokens(evaluations: Sequence[Evaluation]) -> str:
     ordered = sorted(evaluations, key=lambda e: e.shard)
     h = hashlib.sha256(b"skruntime-preview-v2")
     for evaluation in ordered:
-        h.update(evaluation.shard.to_bytes(4, "big") + len(evaluation.decisions).to_bytes(8, "big") + evaluation.digest)
+        h.update(evaluation.shard.to_bytes(4, "big") + len(evaluation).to_bytes(8, "big") + evaluation.digest)
     return "pt_" + base64.urlsafe_b64encode(h.digest()).decode().rstrip("=")

@@ -34,7 +34,7 @@ from .._exceptions import (
 )
 from ..statechart import Limits, Machine
 from ..store import MetaBatch, Store, shard_of
-from ._actor import Actor, answered_true, events_in, iso_time
+from ._actor import Actor, answered_true, events_in, iso_time, trace_entry
 from ._clock import Clock, TrioClock
 from ._deploy import Deployments, check_expect, decision_view
 from ._commands import Command, Send, Spawn, Task
@@ -677,7 +677,7 @@ def replay_tail(actor: Actor, events: Sequence[Mapping[str, Any]]) -> Actor:
         step = actor.machine.transition(actor.snapshot, event["type"], guards)
         if not step.handled or step.snapshot.value != event["stateValue"] or step.snapshot.status != event["status"]:
             raise ValueError(f"event {event['seq']} ({event['type']}) does not replay to its recorded state")
-        actor = actor.advanced(step.snapshot, (event["type"], answered_true(guards)), float(event["at"]), actor.timers)
+        actor = actor.advanced(step.snapshot, trace_entry(event["type"], answered_true(guards)), float(event["at"]), actor.timers)
     return actor
 
 

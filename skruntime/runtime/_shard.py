@@ -25,9 +25,9 @@ from .._exceptions import (
     Unprocessable,
 )
 from .._routing import Resident
-from ..statechart import Arm, Step
+from ..statechart import Arm, Snapshot, Step
 from ..store import ShardBatch, ShardStore, idempotency_digest
-from ._actor import Actor, answered_true, events_record, iso_time
+from ._actor import Actor, answered_true, events_record, iso_time, trace_entry
 from ._clock import Clock
 from ._commands import Command, Fire, Send, Spawn
 from ._migration import Evaluation
@@ -203,19 +203,19 @@ class Shard:
             record = decision.record(deployment_id, now, parent_id, version.id)
             batch.put("decisions", (decision.actor_id, ordinal), record)
             audit.append((decision.actor_id, record))
-            if not decision.migrates:
+            outcome = decision.outcome
+            if outcome.landing is None:
                 continue
-            actor = self.actors[decision.actor_id]
-            assert decision.landing is not None
+            actor = decision.actor
             for event_type in actor.timers:
                 batch.delete("timers", (actor.id, event_type))
             timers: dict[str, float] = {}
-            for event_type, delay in decision.timers.items():
+            for event_type, delay in outcome.timers.items():
                 fire_at = now + delay / 1000.0
                 timers[event_type] = fire_at
                 batch.put("timers", (actor.id, event_type), {"fireAt": fire_at, "delay": delay})
                 heap_entries.append((fire_at, actor.id, event_type))
-            new = actor.moved(version.id, version.machine, decision.landing, now, timers)
+            new = actor.moved(version.id, version.machine, Snapshot(outcome.landing, actor.snapshot.context), now, timers)
             put_actor(batch, new, actor.checkpoint_seq)  # a checkpoint: seq is the actor's whole history
             moved[actor.id] = new
         for first, page in decision_pages(audit):
@@ -347,7 +347,7 @@ class Shard:
         if step.timers:
             timers = self._apply_timers(actor, step, timers, now, pending, batch)
         snapshot = step.snapshot
-        new = actor.advanced(snapshot, (event_type, answered_true(guards) if guards else ()), now, timers)
+        new = actor.advanced(snapshot, trace_entry(event_type, answered_true(guards) if guards else ()), now, timers)
         seq = new.seq
         event: dict[str, Any] = {"seq": seq, "type": event_type, "at": now, "stateValue": snapshot.value, "status": snapshot.status}
         if payload is not None:

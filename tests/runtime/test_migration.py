@@ -159,6 +159,29 @@ async def test_hash_collision_is_rejected_by_the_exact_comparison(runtime):
     assert (bob.decision, bob.reason) == ("stay", "history-mismatch")
 
 
+async def test_actors_with_the_same_fate_share_one_outcome(runtime):
+    """A deployment of many actors makes one outcome per landing point and
+    kind of stay, not one object per actor; and every actor's trace shares
+    its entries (one tuple per distinct event type and guard answers)."""
+    await runtime.deploy({"id": "loan-v1", "definition": LOAN_V1})
+    heads = [["SUBMIT_INFO", "PAY_FEE"], ["SUBMIT_INFO", "WAIVE_FEE"], ["SUBMIT_INFO"]]
+    for i in range(60):
+        await runtime.spawn({"versionId": "loan-v1", "actorId": f"s{i}"})
+        await runtime.send_batch({"events": [{"actorId": f"s{i}", "type": t} for t in heads[i % 3]]})
+    memo = ReplayMemo(Machine(LOAN_V2))
+    outcomes = []
+    for shard in runtime.shards:
+        evaluation = evaluate_shard(shard.index, shard.actors, shard.resident, runtime.version_codes["loan-v1"], tuple(PAID), memo)
+        outcomes += evaluation.outcomes
+    assert len(outcomes) == 60
+    assert sorted({(o.decision, o.reason) for o in outcomes}) == [
+        ("migrate", "history-match"), ("stay", "history-mismatch"), ("stay", "history-too-short")
+    ]
+    assert len({id(o) for o in outcomes}) == 3
+    entries = {id(entry) for shard in runtime.shards for actor in shard.actors.values() for entry in actor.history}
+    assert len(entries) == 3  # SUBMIT_INFO, PAY_FEE, WAIVE_FEE
+
+
 async def test_decisions_survive_restart_and_migrated_timers_are_rearmed(config, mock_clock):
     mock_clock.autojump_threshold = 0.02
     timed_v2 = {**LOAN_V2, "states": {**LOAN_V2["states"], "income_verify": {"on": {"VERIFY_INCOME": "awaiting_docs"}, "after": {"60000": "awaiting_docs"}}}}
