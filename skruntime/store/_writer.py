@@ -208,9 +208,17 @@ class GroupCommitWriter:
         finish: the thread drains the queue and exits)."""
         self._kicker = trio.lowlevel.current_task()
         task_status.started()
+
+        def abort(_: Any) -> trio.lowlevel.Abort:
+            # Cancelled: trio reschedules the kicker itself, so a submitter
+            # in the same scheduling batch must not (close() below wakes
+            # the thread for whatever is still queued).
+            self._kicker = None
+            return trio.lowlevel.Abort.SUCCEEDED
+
         try:
             while True:
-                await trio.lowlevel.wait_task_rescheduled(lambda _: trio.lowlevel.Abort.SUCCEEDED)
+                await trio.lowlevel.wait_task_rescheduled(abort)
                 self._kicked = False
                 with self._lock:
                     wake = self._idle and bool(self._pending)

@@ -178,3 +178,25 @@ async def test_running_twice_is_refused():
         with pytest.raises(RuntimeError, match="already running"):
             await writer.run()
         writer.close()
+
+
+async def test_a_submission_right_after_the_writer_is_cancelled_is_still_answered():
+    """Cancelling the writer reschedules its kicker at once; a submitter in
+    the same scheduling batch must not reschedule it again (trio would fail
+    with an internal error): its job is applied while the writer drains."""
+    backend = FakeBackend()
+    writer = GroupCommitWriter(backend.apply, max_records=100)
+    scope = trio.CancelScope()
+
+    async def host(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        with scope:
+            await writer.run(task_status=task_status)
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(host)
+        await trio.testing.wait_all_tasks_blocked()
+        scope.cancel()
+        assert await writer.submit(Job("late", 1)) == "done late"
+    assert backend.groups == [["late"]]
+    with pytest.raises(StoreClosedError):
+        await writer.submit(Job("later", 1))
