@@ -170,12 +170,15 @@ class Actor:
         return advanced
 
     def moved(self, version_id: str, machine: Machine, snapshot: Snapshot, now: float, timers: dict[str, float]) -> Actor:
-        """The actor migrated to another version (history unchanged); its
-        record is written with the move."""
-        return Actor(
+        """The actor migrated to another version (history unchanged).  Its
+        durable record is still the one before the move (the deployment's
+        pages record the move), so the checkpoint seq carries over."""
+        moved = Actor(
             self.id, version_id, machine, snapshot, self.seq, self.fingerprint,
             self.created_at, now, self.spawn_guards, self.trace, timers,
         )
+        moved.checkpoint_seq = self.checkpoint_seq
+        return moved
 
     def with_timers(self, timers: dict[str, float]) -> Actor:
         """The same actor with other pending timers (nothing else changes)."""

@@ -25,24 +25,31 @@ or after it (on the decided version).
 from __future__ import annotations
 
 import base64
+import functools
+import logging
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 import trio
 
 from .._exceptions import NotFound, PreviewStale, ServiceUnavailable, Unprocessable
 from ..store import MetaBatch
-from ._actor import iso_time
-from ._migration import Evaluation, ReplayMemo, combine_tokens, evaluate_shard
+from ..statechart import Snapshot
+from ._actor import Actor, iso_time
+from ._audit import decision_view, find_decision, page_decisions
+from ._migration import MIGRATE, Evaluation, ReplayMemo, combine_tokens, evaluate_shard
 from ._commands import Task
+from ._shard import PreparedDeployment, Shard
 from ._worker import Worker
 from ._versions import Version
 
 if TYPE_CHECKING:
     from ._runtime import Runtime
 
-__all__ = ["Deployments", "check_expect", "decision_view"]
+__all__ = ["Deployments", "Move", "check_expect", "pending_moves"]
+
+log = logging.getLogger("skruntime.runtime")
 
 
 def deployment_id(ordinal: int) -> str:
@@ -68,11 +75,36 @@ def aggregate(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {"evaluated": evaluated, "migrated": migrated, "stayed": evaluated - migrated, "byReason": dict(sorted(by_reason.items()))}
 
 
-def decision_view(actor_id: str, record: Mapping[str, Any]) -> dict[str, Any]:
-    """A decision record as the API shows it."""
-    view = {"actorId": actor_id, **record}
-    view["time"] = iso_time(view.pop("at"))
-    return view
+class Move(NamedTuple):
+    """A migration a deployment recorded for an actor (in its pages)."""
+
+    seq: int  # the actor's seq when it moved
+    from_version: str
+    to_version: str
+    landing: Any  # the landing state value
+    at: float
+
+
+async def pending_moves(shard_store: Any, cursors: Sequence[tuple[Any, Any]]) -> tuple[dict[str, list[Move]], dict[int, tuple[Any, list[str]]]]:
+    """The moves of a shard's deployments whose migrated actors' records
+    may not all be written yet (cursor marked ``actorsPending``), read from
+    their pages: ``({actor id: moves, oldest first}, {ordinal: (cursor,
+    moved actor ids)})``."""
+    moves: dict[str, list[Move]] = {}
+    unsettled: dict[int, tuple[Any, list[str]]] = {}
+    for ordinal, cursor in sorted(((int(o), c) for o, c in cursors), key=lambda item: item[0]):
+        if not (isinstance(cursor, Mapping) and cursor.get("actorsPending")):
+            continue
+        moved: list[str] = []
+        for _, page in await shard_store.deployment_pages(ordinal):
+            for actor_id, record in page_decisions(page):
+                if record["decision"] == MIGRATE:
+                    moves.setdefault(actor_id, []).append(
+                        Move(int(record["seq"]), record["fromVersion"], record["toVersion"], record["landingState"], float(record["at"]))
+                    )
+                    moved.append(actor_id)
+        unsettled[ordinal] = (cursor, moved)
+    return moves, unsettled
 
 
 class Deployments:
@@ -83,6 +115,7 @@ class Deployments:
         self.lock = trio.Lock()
         self.next_ordinal = 1
         self.incomplete: list[dict[str, Any]] = []
+        self.parents: dict[int, str] = {}  # ordinal -> parent version id, of every deployment recorded
         self.recovered: list[str] = []  # deployments finished at start-up
 
     # -- start-up -------------------------------------------------------------------
@@ -94,11 +127,33 @@ class Deployments:
             rows = await self.rt.store.meta.scan("deployments", start=start, limit=500)
             for ordinal, record in rows:
                 self.next_ordinal = max(self.next_ordinal, int(ordinal) + 1)
+                self.parents[int(ordinal)] = record["parentId"]
                 if record.get("status") != "complete":
                     self.incomplete.append(record)
             if len(rows) < 500:
                 break
             start = int(rows[-1][0]) + 1
+
+    def replay_move(self, actor: Actor, move: Move, memos: dict[str, ReplayMemo]) -> Actor:
+        """The actor after a move its deployment recorded but its record
+        does not hold yet: landed again by the same replay, which must reach
+        the recorded landing state.
+
+        Raises:
+            KeyError: the target version is unknown.
+            ValueError: the replay lands elsewhere (the actor is then
+                quarantined rather than served wrong).
+        """
+        version = self.rt.versions.get(move.to_version)
+        if version is None:
+            raise KeyError(f"unknown version {move.to_version!r}")
+        memo = memos.get(version.id)
+        if memo is None:
+            memo = memos[version.id] = ReplayMemo(version.machine)
+        configuration = memo.land(actor).configuration
+        if configuration is None or configuration.value != move.landing:
+            raise ValueError(f"its move to {move.to_version} at seq {move.seq} does not replay to the recorded landing state")
+        return actor.moved(version.id, version.machine, Snapshot(configuration, actor.snapshot.context), move.at, actor.timers)
 
     async def recover(self, cursors: Mapping[int, set[int]]) -> None:
         """Finish incomplete deployments: every shard lacking a cursor
@@ -114,7 +169,9 @@ class Deployments:
                 if ordinal in cursors.get(shard.index, set()):
                     continue
                 evaluation = evaluate_shard(shard.index, shard.actors, shard.resident, parent_code, version.history_path, memo)
-                await shard.apply_deployment(evaluation, record["id"], ordinal, version, version.parent_id, self.rt.commit, self.rt.hub)
+                prepared = await shard.apply_deployment(evaluation, record["id"], ordinal, version, version.parent_id, self.rt.commit, self.rt.hub)
+                if prepared.moved:
+                    await shard.settle_deployment(ordinal, prepared.cursor, list(prepared.moved), self.rt.commit)
             await self._complete(record)
             self.recovered.append(record["id"])
         self.incomplete = []
@@ -165,7 +222,7 @@ class Deployments:
         remaining = len(workers)
         registered = version  # with its deployment id, once decided
 
-        async def in_worker(worker: Worker) -> list[dict[str, Any]]:
+        async def in_worker(worker: Worker) -> list[tuple[Shard, PreparedDeployment]]:
             # Holds the worker (its shards take no events) from evaluation to apply.
             nonlocal remaining
             for shard in worker.shards.values():
@@ -177,7 +234,7 @@ class Deployments:
             if not proceed:
                 return []
             return [
-                await shard.apply_deployment(evaluations[shard.index], dep_id, ordinal, registered, parent_id, self.rt.commit, self.rt.hub)
+                (shard, await shard.apply_deployment(evaluations[shard.index], dep_id, ordinal, registered, parent_id, self.rt.commit, self.rt.hub))
                 for shard in worker.shards.values()
             ]
 
@@ -213,22 +270,37 @@ class Deployments:
             batch.put("deployments", ordinal, record)
             await self.rt.store.commit(batch)
             self.next_ordinal = ordinal + 1
+            self.parents[ordinal] = parent_id
             self.rt.register(registered)
             proceed = True
         finally:
             gate.set()
-        cursors: list[dict[str, Any]] = []
+        applied: list[list[tuple[Shard, PreparedDeployment]]] = []
         for task in tasks:
             try:
-                cursors.extend(await task.reply.wait())
+                applied.append(await task.reply.wait())
             except Exception as exc:
                 raise ServiceUnavailable(
                     f"deployment {dep_id} is recorded but a shard could not apply it ({exc}); "
                     "it will be completed when the server restarts"
                 ) from exc
-        summary = {"deploymentId": dep_id, **aggregate(cursors)}
+        summary = {"deploymentId": dep_id, **aggregate([prepared.cursor for shards in applied for _, prepared in shards])}
         await self._complete(record, summary)
+        # The deployment is complete and durable (its pages carry the moves);
+        # the migrated actors' records follow, in each worker's loop.
+        for worker, shards in zip(workers, applied):
+            if any(prepared.moved for _, prepared in shards):
+                await worker.submit(Task(functools.partial(self._settle, dep_id, ordinal, shards)))
         return {"version": self.rt.version_view(registered), "deployment": summary}
+
+    async def _settle(self, dep_id: str, ordinal: int, shards: list[tuple[Shard, PreparedDeployment]], worker: Worker) -> None:
+        for shard, prepared in shards:
+            if not prepared.moved:
+                continue
+            try:
+                await shard.settle_deployment(ordinal, prepared.cursor, list(prepared.moved), self.rt.commit)
+            except Exception as exc:  # the pages still carry the moves: the next start writes the records
+                log.warning("deployment %s: shard %d's migrated actors were not rewritten (%r); the next start will", dep_id, shard.index, exc)
 
     async def _complete(self, record: Mapping[str, Any], summary: Mapping[str, Any] | None = None) -> None:
         if summary is None:
@@ -261,7 +333,7 @@ class Deployments:
     async def decisions(self, dep_id: str, *, cursor: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
         """A deployment's decisions, paged (``cursor`` from the previous page).
 
-        Decisions are stored in pages (``Shard.decision_pages``); a cursor
+        Decisions are stored in pages (``_audit.decision_pages``); a cursor
         names the last page fully read and how far into the next one we are.
         """
         ordinal = parse_deployment_id(dep_id)
@@ -274,7 +346,7 @@ class Deployments:
             if not pages:
                 return items, None
             for first, page in pages:
-                entries = page["decisions"]
+                entries = page_decisions(page)
                 take = entries[skip : skip + (limit - len(items))]
                 items.extend(decision_view(actor_id, record) for actor_id, record in take)
                 if skip + len(take) < len(entries):
@@ -284,6 +356,33 @@ class Deployments:
                     break
         more = await self.rt.store.meta.deployment_decisions(ordinal, after=after_page, limit=1)
         return items, (_encode_page_cursor(after_page, 0) if more else None)
+
+
+    async def of_actor(self, actor_id: str, version_id: str, shard: Any, *, after: int, limit: int) -> tuple[list[dict[str, Any]], int | None]:
+        """An actor's decisions, oldest first, from deployment ordinal
+        ``after`` + 1 on; the second item is the ordinal to pass as
+        ``after`` for the next page (``None``: no more).
+
+        Only deployments whose parent the actor may have been on can hold
+        one: its version or an ancestor (an actor only ever moves from a
+        parent to a child).  Each asks the shard for the one page that
+        would hold the actor.
+        """
+        lineage = set()
+        version = self.rt.versions.get(version_id)
+        while version is not None:
+            lineage.add(version.id)
+            version = self.rt.versions.get(version.parent_id) if version.parent_id is not None else None
+        items: list[tuple[int, dict[str, Any]]] = []
+        for ordinal in sorted(o for o, parent in self.parents.items() if o > after and parent in lineage):
+            page = await shard.store.decision_page(ordinal, actor_id)
+            record = None if page is None else find_decision(page, actor_id)
+            if record is None:
+                continue
+            if len(items) == limit:
+                return [view for _, view in items], items[-1][0]
+            items.append((ordinal, decision_view(actor_id, record)))
+        return [view for _, view in items], None
 
 
 def _encode_page_cursor(after_page: str | None, skip: int) -> str:

@@ -60,7 +60,7 @@ class Outcome:
     outcome object (``ReplayMemo.classes``), so a deployment of 50,000
     actors makes a few hundred of these, not 50,000."""
 
-    __slots__ = ("decision", "reason", "prefix_hash", "k", "landing", "timers", "diverged_seq", "token")
+    __slots__ = ("decision", "reason", "prefix_hash", "k", "landing", "timers", "diverged_seq", "prefix_hex", "landing_value", "token")
 
     def __init__(
         self,
@@ -79,11 +79,13 @@ class Outcome:
         self.landing = landing  # where a migrating actor lands (its context stays its own)
         self.timers = timers  # delayed events pending at landing
         self.diverged_seq = diverged_seq
+        # As the audit records them:
+        self.prefix_hex = None if prefix_hash is None else to_hex(prefix_hash)
+        self.landing_value = None if landing is None else landing.value
         # Its part of the preview token (after the actor id): the outcome as
         # SPEC section 5 lists it; ids cannot hold NUL, so the NUL that
         # starts it ends the id.
-        value = None if landing is None else landing.value
-        self.token = b"\x00" + orjson.dumps([decision, reason, value], option=orjson.OPT_SORT_KEYS) + b"\n"
+        self.token = b"\x00" + orjson.dumps([decision, reason, self.landing_value], option=orjson.OPT_SORT_KEYS) + b"\n"
 
     @property
     def migrates(self) -> bool:
@@ -133,28 +135,6 @@ class Decision:
     @property
     def from_state(self) -> Any:
         return self.actor.snapshot.value
-
-    def record(self, deployment_id: str, at: float, from_version: str, to_version: str) -> dict[str, Any]:
-        """The audit record (SPEC section 6)."""
-        outcome = self.outcome
-        migrates = outcome.decision == MIGRATE
-        rec: dict[str, Any] = {
-            "deploymentId": deployment_id,
-            "at": at,
-            "fromVersion": from_version,
-            "toVersion": to_version if migrates else None,
-            "decision": outcome.decision,
-            "reason": outcome.reason,
-            "seq": self.actor.seq,
-            "fingerprint": to_hex(self.actor.fingerprint),
-            "prefixHash": None if outcome.prefix_hash is None else to_hex(outcome.prefix_hash),
-            "k": outcome.k,
-            "fromState": self.actor.snapshot.value,
-            "landingState": None if outcome.landing is None else outcome.landing.value,
-        }
-        if outcome.diverged_seq is not None:
-            rec["divergedSeq"] = outcome.diverged_seq
-        return rec
 
 
 class Evaluation:

@@ -14,7 +14,7 @@ import base64
 import functools
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import trio
@@ -36,7 +36,7 @@ from ..statechart import Limits, Machine
 from ..store import MetaBatch, Store, shard_of
 from ._actor import Actor, answered_true, events_in, iso_time, trace_entry
 from ._clock import Clock, TrioClock
-from ._deploy import Deployments, check_expect, decision_view
+from ._deploy import Deployments, Move, check_expect, pending_moves
 from ._commands import Command, Send, Spawn, Task
 from ._shard import Shard
 from ._worker import Worker, group_shards
@@ -248,6 +248,8 @@ class Runtime:
             )
             load = await shard_store.load(tail_after=_checkpointed_seq)
             cursors[index] = {ordinal for ordinal, _ in load.cursors}
+            moves, unsettled = await pending_moves(shard_store, load.cursors)
+            land = functools.partial(self.deployments.replay_move, memos={})
             timers: dict[str, dict[str, float]] = {}
             for actor_id, event_type, value in load.timers:
                 timers.setdefault(actor_id, {})[event_type] = float(value["fireAt"])
@@ -267,7 +269,7 @@ class Runtime:
                     if version is None:
                         raise KeyError(f"unknown version {record.get('versionId')!r}")
                     actor = Actor.from_record(actor_id, record, version.machine, timers.get(actor_id, {}), chunks.get(actor_id))
-                    actor = replay_tail(actor, tails.get(actor_id, ()))
+                    actor = replay_tail(actor, tails.get(actor_id, ()), moves.get(actor_id, ()), land)
                 except (KeyError, ValueError, TypeError, SnapshotError, InfiniteLoopError) as exc:
                     shard.quarantined[actor_id] = f"its snapshot does not load: {exc}"
                     self.quarantined.append({"database": "actors", "actorId": actor_id, "reason": str(exc)})
@@ -275,6 +277,8 @@ class Runtime:
                 shard.add_loaded(actor)
             for (actor_id, digest, value) in load.idempotency:
                 shard.idempotency[(actor_id, digest)] = value
+            for ordinal, (cursor, moved) in sorted(unsettled.items()):  # a crash came before they settled
+                await shard.settle_deployment(ordinal, cursor, moved, self.commit)
             self.shards.append(shard)
         await self.deployments.recover(cursors)
         owners: dict[int, Worker] = {}
@@ -374,10 +378,8 @@ class Runtime:
         """``GET /v1/actors/{id}/decisions``: oldest first, paged by deployment ordinal."""
         self._require_ready()
         shard = self.shard_for(actor_id)
-        shard.current(actor_id)
-        rows = await shard.store.scan_actor("decisions", actor_id, start=after + 1, limit=limit)
-        items = [decision_view(actor_id, record) for _, record in rows]
-        return items, (rows[-1][0] if len(rows) == limit else None)
+        actor = shard.current(actor_id)
+        return await self.deployments.of_actor(actor_id, actor.version_id, shard, after=after, limit=limit)
 
     def _check_deploy_body(self, body: Any) -> tuple[str, str | None, tuple[str, ...] | None, dict[str, Any]]:
         if not isinstance(body, Mapping):
@@ -658,14 +660,33 @@ def _checkpointed_seq(actor_id: str, record: Any) -> int | None:
     return seq if isinstance(seq, int) else None
 
 
-def replay_tail(actor: Actor, events: Sequence[Mapping[str, Any]]) -> Actor:
+def replay_tail(
+    actor: Actor,
+    events: Sequence[Mapping[str, Any]],
+    moves: Sequence[Move] = (),
+    land: Callable[[Actor, Move], Actor] | None = None,
+) -> Actor:
     """Bring a checkpointed actor up to date with the events recorded after
-    its checkpoint, checking each lands where it did live.
+    its checkpoint, checking each lands where it did live, and with the
+    moves deployments recorded for it that its record does not hold yet
+    (``land`` applies one): a move at seq n comes after event n and before
+    event n + 1, and applies only to an actor still on the version it moved
+    from (a record written after the move holds it already).
 
     Raises:
         ValueError: an event does not replay to its recorded state (the
             actor is then quarantined rather than served wrong).
     """
+    todo = list(moves)
+
+    def moved(actor: Actor) -> Actor:
+        while todo and todo[0].seq <= actor.seq:
+            move = todo.pop(0)
+            if move.seq == actor.seq and move.from_version == actor.version_id:
+                assert land is not None
+                actor = land(actor, move)
+        return actor
+
     replayed = False
     for event in events:
         if event["seq"] <= actor.seq and not replayed:
@@ -673,12 +694,14 @@ def replay_tail(actor: Actor, events: Sequence[Mapping[str, Any]]) -> Actor:
         replayed = True
         if event["seq"] != actor.seq + 1:
             raise ValueError(f"event {event['seq']} follows seq {actor.seq}")
+        if todo:
+            actor = moved(actor)
         guards = event.get("guards")
         step = actor.machine.transition(actor.snapshot, event["type"], guards)
         if not step.handled or step.snapshot.value != event["stateValue"] or step.snapshot.status != event["status"]:
             raise ValueError(f"event {event['seq']} ({event['type']}) does not replay to its recorded state")
         actor = actor.advanced(step.snapshot, trace_entry(event["type"], answered_true(guards)), float(event["at"]), actor.timers)
-    return actor
+    return moved(actor) if todo else actor
 
 
 def event_view(record: Mapping[str, Any]) -> dict[str, Any]:

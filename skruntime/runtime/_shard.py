@@ -10,7 +10,7 @@ after the batch is durable.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from .._exceptions import (
@@ -28,12 +28,13 @@ from .._routing import Resident
 from ..statechart import Arm, Snapshot, Step
 from ..store import ShardBatch, ShardStore, idempotency_digest
 from ._actor import Actor, answered_true, events_record, iso_time, trace_entry
+from ._audit import decision_pages
 from ._clock import Clock
 from ._commands import Command, Fire, Send, Spawn
 from ._migration import Evaluation
 from ._versions import Version
 
-__all__ = ["Pending", "Shard", "decision_pages", "put_actor", "put_events"]
+__all__ = ["Pending", "Shard", "put_actor", "put_events"]
 
 
 class Pending:
@@ -84,6 +85,9 @@ class Pending:
         for actor_id, actor in self.actors.items():
             out.setdefault(self.shard_of[actor_id], {})[actor_id] = actor
         return out
+
+
+SETTLE_SLICE = 2000  # migrated actors' records per transaction when a deployment settles
 
 
 class PreparedDeployment(NamedTuple):
@@ -177,36 +181,40 @@ class Shard:
         parent_id: str,
         commit: Callable[..., Any],
         hub: Any,
-    ) -> dict[str, Any]:
-        """Write one shard's decisions, reassignments and cursor in one
-        transaction; then swap the migrated actors in and tell watchers.
+    ) -> PreparedDeployment:
+        """Write one shard's decisions (the pages, which carry the moves),
+        the migrated actors' timers and the cursor in one transaction; then
+        swap the migrated actors in and tell watchers.
 
         Runs inside the serving worker's loop (a :class:`Task`) or before
         workers start, so no event of this shard is applied meanwhile.
-        Returns the shard's counts (the cursor).
+        The migrated actors' own records are written later, by
+        :meth:`settle_deployment`; until then recovery replays the moves
+        from the pages.  Returns what was written (its ``cursor`` holds the
+        shard's counts).
         """
         prepared = self.prepare_deployment(evaluation, deployment_id, ordinal, version, parent_id)
         await commit(prepared.batch)
-        return self.finish_deployment(prepared, hub)
+        self.finish_deployment(prepared, hub)
+        return prepared
 
     def prepare_deployment(
         self, evaluation: Evaluation, deployment_id: str, ordinal: int, version: Version, parent_id: str
     ) -> PreparedDeployment:
-        """The shard's writes for a deployment (decisions, migrated actors,
-        their timers, audit pages, the cursor), not yet committed."""
+        """The shard's writes for a deployment (the decision pages, the
+        migrated actors' timers, the cursor), not yet committed.
+
+        A migrated actor's record is not rewritten here: the pages say
+        where it moved, at which seq, and writing 25,000 records would
+        triple a deployment's cost.  The cursor is marked ``actorsPending``
+        until :meth:`settle_deployment` has written them."""
         now = self.clock.now()
         batch = self.store.batch()
         moved: dict[str, Actor] = {}
         heap_entries: list[tuple[float, str, str]] = []
-        audit: list[tuple[str, dict[str, Any]]] = []
-        for decision in evaluation.decisions:
-            record = decision.record(deployment_id, now, parent_id, version.id)
-            batch.put("decisions", (decision.actor_id, ordinal), record)
-            audit.append((decision.actor_id, record))
-            outcome = decision.outcome
+        for actor, outcome in zip(evaluation.actors, evaluation.outcomes):
             if outcome.landing is None:
                 continue
-            actor = decision.actor
             for event_type in actor.timers:
                 batch.delete("timers", (actor.id, event_type))
             timers: dict[str, float] = {}
@@ -215,14 +223,37 @@ class Shard:
                 timers[event_type] = fire_at
                 batch.put("timers", (actor.id, event_type), {"fireAt": fire_at, "delay": delay})
                 heap_entries.append((fire_at, actor.id, event_type))
-            new = actor.moved(version.id, version.machine, Snapshot(outcome.landing, actor.snapshot.context), now, timers)
-            put_actor(batch, new, actor.checkpoint_seq)  # a checkpoint: seq is the actor's whole history
-            moved[actor.id] = new
-        for first, page in decision_pages(audit):
-            batch.put("deployment_decisions", (ordinal, first), {"decisions": page})
-        cursor = {"deploymentId": deployment_id, "at": now, "digest": evaluation.digest.hex(), **evaluation.counts()}
+            moved[actor.id] = actor.moved(version.id, version.machine, Snapshot(outcome.landing, actor.snapshot.context), now, timers)
+        for first, page in decision_pages(evaluation, deployment_id, now, parent_id, version.id):
+            batch.put("deployment_decisions", (ordinal, first), page)
+        cursor: dict[str, Any] = {"deploymentId": deployment_id, "at": now, "digest": evaluation.digest.hex(), **evaluation.counts()}
+        if moved:
+            cursor["actorsPending"] = True
         batch.put("cursors", ordinal, cursor)
         return PreparedDeployment(batch, moved, heap_entries, cursor, parent_id)
+
+    async def settle_deployment(self, ordinal: int, cursor: Mapping[str, Any], actor_ids: Sequence[str], commit: Callable[..., Any]) -> None:
+        """Write the records of the actors deployment ``ordinal`` moved, a
+        slice per transaction, and, with the last slice, the cursor without
+        its ``actorsPending`` mark (recovery then no longer reads the pages).
+
+        Runs in the worker's loop (a :class:`Task`) or before workers start.
+        An actor that handled events since the move is written as it is now.
+        """
+        settled = {key: value for key, value in cursor.items() if key != "actorsPending"}
+        for start in range(0, max(len(actor_ids), 1), SETTLE_SLICE):
+            batch = self.store.batch()
+            written = []
+            for actor_id in actor_ids[start : start + SETTLE_SLICE]:
+                actor = self.actors.get(actor_id)
+                if actor is not None:
+                    put_actor(batch, actor)
+                    written.append(actor)
+            if start + SETTLE_SLICE >= len(actor_ids):
+                batch.put("cursors", ordinal, settled)
+            await commit(batch)
+            for actor in written:
+                actor.checkpoint_seq = actor.seq
 
     def finish_deployment(self, prepared: PreparedDeployment, hub: Any) -> dict[str, Any]:
         """After the prepared batch is durable: make the migrated actors
@@ -410,21 +441,6 @@ def frame(actor: Actor, event_type: str | None) -> dict[str, Any]:
         "event": event_type,
         "at": iso_time(actor.updated_at),
     }
-
-
-DECISION_PAGE = 256  # decisions per deployment_decisions record
-
-
-def decision_pages(audit: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, list[list[Any]]]]:
-    """A shard's decisions for one deployment, in the store's key order
-    (shorter actor ids first, then by bytes), cut into pages keyed by their
-    first actor.  One record per page instead of one per actor keeps a large
-    deployment's audit cheap to write; actors' own decisions stay per actor."""
-    audit.sort(key=lambda item: (len(item[0].encode()), item[0].encode()))
-    return [
-        (audit[i][0], [[actor_id, record] for actor_id, record in audit[i : i + DECISION_PAGE]])
-        for i in range(0, len(audit), DECISION_PAGE)
-    ]
 
 
 def _transition(actor: Actor, event_type: str, guards: Mapping[str, bool] | None, quiet: bool = False) -> Step:

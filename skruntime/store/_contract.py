@@ -216,6 +216,27 @@ class ShardStore(Protocol):
         ...
 
 
+    async def deployment_pages(self, ordinal: int) -> list[tuple[str, Any]]:
+        """Every ``deployment_decisions`` record of deployment ``ordinal`` in
+        this shard, as ``(first actor id, value)`` in key order.
+
+        Raises:
+            CorruptRecordError: a record does not decode.
+        """
+        ...
+
+    async def decision_page(self, ordinal: int, actor_id: str) -> Any | None:
+        """The ``deployment_decisions`` record of deployment ``ordinal`` in
+        this shard that holds ``actor_id`` if any: the one keyed by the
+        greatest actor at or before ``actor_id`` in key order (a page is
+        keyed by its first actor), or ``None``.
+
+        Raises:
+            CorruptRecordError: the record does not decode.
+            ValueError: the actor belongs to another shard.
+        """
+        ...
+
 class Store(Protocol):
     """A durable, fenced, sharded store.
 

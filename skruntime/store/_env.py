@@ -30,7 +30,7 @@ __all__ = [
 
 # The store format: the envelope, key layout and store records together.
 # Bump it (and add an upgrade step in _lmdb._UPGRADES) for any change to them.
-CURRENT_FORMAT: Final = 3
+CURRENT_FORMAT: Final = 4
 MAX_DBS: Final = 16  # 12 in use; room for a few more without a format change
 FORMAT_KEY: Final = META_STORE_PREFIX + b"format"  # U32, plain
 SHARDS_KEY: Final = META_STORE_PREFIX + b"shards"  # U32, plain

@@ -144,10 +144,19 @@ def _upgrade_2_to_3(env: lmdb.Environment, txn: lmdb.Transaction) -> None:
     del env, txn
 
 
+def _upgrade_3_to_4(env: lmdb.Environment, txn: lmdb.Transaction) -> None:
+    # Format 4: a deployment's decisions are only in its pages, in a compact
+    # layout (shared fields once, a row per actor); the ``decisions``
+    # records per actor are no longer written or read.  Format 3 pages
+    # (whole records) still read; their per-actor twins are left in place.
+    del env, txn
+
+
 _UPGRADES: dict[int, Callable[[lmdb.Environment, lmdb.Transaction], None]] = {
     0: _upgrade_0_to_1,
     1: _upgrade_1_to_2,
     2: _upgrade_2_to_3,
+    3: _upgrade_3_to_4,
 }
 
 
@@ -670,6 +679,23 @@ class LmdbStore:
             raise_store_error(exc, f"cannot scan {database}")
         return out
 
+    def _floor(self, database: str, key: bytes, prefix: bytes) -> Any | None:
+        """The value of the greatest key at or before ``key`` that starts
+        with ``prefix``, or ``None``."""
+        try:
+            with self._env.begin() as txn, txn.cursor(db=self._dbs[database]) as cursor:
+                if cursor.set_range(key):
+                    if cursor.key() != key and not cursor.prev():
+                        return None
+                elif not cursor.last():
+                    return None
+                found, blob = cursor.item()
+        except lmdb.Error as exc:
+            raise_store_error(exc, f"cannot read {database}")
+        if not found.startswith(prefix):
+            return None
+        return self._codec.decode(database, found, blob, actor_id=actor_of_key(database, found))
+
     async def _scan_async(
         self, database: str, start: bytes, prefix: bytes, limit: int, skip: bytes | None = None
     ) -> list[tuple[bytes, Any]]:
@@ -880,6 +906,19 @@ class LmdbShardStore(ShardHandle):
         rows = await self._store._scan_async(table, first, prefix, limit)
         return [(int(U64.unpack(key[-8:])[0]), value) for key, value in rows]
 
+
+    async def deployment_pages(self, ordinal: int) -> list[tuple[str, Any]]:
+        """This shard's pages of deployment ``ordinal`` (see ``ShardStore.deployment_pages``)."""
+        prefix = U64.pack(ordinal) + self._shard.to_bytes(2, "big")
+        rows = await self._store._scan_async("deployment_decisions", prefix, prefix, 1 << 62)
+        return [(decode_shard_key("deployment_decisions", key)[1][1], value) for key, value in rows]
+
+    async def decision_page(self, ordinal: int, actor_id: str) -> Any | None:
+        """The page of deployment ``ordinal`` that would hold ``actor_id``
+        (see ``ShardStore.decision_page``)."""
+        key, _ = self._store._shard_key("deployment_decisions", self._shard, (ordinal, actor_id))
+        await trio.lowlevel.checkpoint()
+        return self._store._floor("deployment_decisions", key, key[: 8 + 2])
 
 class LmdbMetaStore:
     """Metadata reads of an :class:`LmdbStore`."""

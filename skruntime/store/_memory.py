@@ -58,6 +58,14 @@ class _Table:
     def get(self, key: bytes) -> bytes | None:
         return self._values.get(key)
 
+    def floor(self, key: bytes) -> tuple[bytes, bytes] | None:
+        """The greatest entry at or before ``key``."""
+        i = bisect.bisect_right(self._keys, key)
+        if i == 0:
+            return None
+        found = self._keys[i - 1]
+        return found, self._values[found]
+
     def range(self, start: bytes, prefix: bytes) -> list[tuple[bytes, bytes]]:
         out = []
         for i in range(bisect.bisect_left(self._keys, start), len(self._keys)):
@@ -224,6 +232,23 @@ class MemoryShardStore(ShardHandle):
         rows = self._store._scan(table, first, actor_prefix(self._shard, actor_id), limit)
         return [(int(U64.unpack(key[-8:])[0]), value) for key, value in rows]
 
+
+    async def deployment_pages(self, ordinal: int) -> list[tuple[str, Any]]:
+        """This shard's pages of deployment ``ordinal`` (see ``ShardStore.deployment_pages``)."""
+        prefix = U64.pack(ordinal) + self._shard.to_bytes(2, "big")
+        await trio.lowlevel.checkpoint()
+        rows = self._store._scan("deployment_decisions", prefix, prefix, 1 << 62)
+        return [(decode_shard_key("deployment_decisions", key)[1][1], value) for key, value in rows]
+
+    async def decision_page(self, ordinal: int, actor_id: str) -> Any | None:
+        """The page of deployment ``ordinal`` that would hold ``actor_id``
+        (see ``ShardStore.decision_page``)."""
+        key, _ = encode_shard_key("deployment_decisions", self._shard, (ordinal, actor_id), self._store.shard_count)
+        await trio.lowlevel.checkpoint()
+        found = self._store._tables["deployment_decisions"].floor(key)
+        if found is None or not found[0].startswith(key[: 8 + 2]):
+            return None
+        return orjson.loads(found[1])
 
 class MemoryMetaStore:
     """Metadata reads of a :class:`MemoryStore`."""

@@ -284,9 +284,9 @@ async def test_sends_racing_a_deploy_equal_a_sequential_order(runtime):
 
 
 async def test_deployment_decisions_page_through_every_actor(runtime, monkeypatch):
-    from skruntime.runtime import _shard
+    from skruntime.runtime import _audit
 
-    monkeypatch.setattr(_shard, "DECISION_PAGE", 3)  # many pages per shard
+    monkeypatch.setattr(_audit, "DECISION_PAGE", 3)  # many pages per shard
     await runtime.deploy({"id": "loan-v1", "definition": LOAN_V1})
     for i in range(57):
         await runtime.spawn({"versionId": "loan-v1", "actorId": f"actor-{i}"})
@@ -301,6 +301,12 @@ async def test_deployment_decisions_page_through_every_actor(runtime, monkeypatc
             if cursor is None:
                 break
         assert sorted(seen) == sorted(f"actor-{i}" for i in range(57)) and len(seen) == 57
+    # Each actor's own decision is found by a seek to the one page that holds
+    # it (first, middle or last of its page; ids of one and two digits sort
+    # by length first).
+    for i in range(57):
+        [decision], more = await runtime.decisions(f"actor-{i}")
+        assert (decision["actorId"], decision["deploymentId"], decision["decision"], more) == (f"actor-{i}", dep, "migrate", None)
 
 
 async def test_unknown_or_impossible_deployment_ids_are_404(runtime):

@@ -252,6 +252,38 @@ async def test_deployment_decisions_page_across_shards(store):
     assert len(await store.meta.deployment_decisions(ordinal + 1)) == SHARDS // 2
 
 
+async def test_decision_page_finds_the_page_that_would_hold_an_actor(store):
+    # Pages are keyed by their first actor; key order is shorter ids first.
+    shard = 3
+    shard_store = await store.acquire(shard, 1)
+    ids = sorted(actors_of(shard, 40, prefix="p"), key=lambda a: (len(a.encode()), a.encode()))
+    first, middle = ids[5], ids[20]
+    batch = shard_store.batch()
+    batch.put("deployment_decisions", (7, first), {"page": 1})
+    batch.put("deployment_decisions", (7, middle), {"page": 2})
+    neighbour = actors_of(shard + 1, 1, prefix="p")[0]
+    other = await store.acquire(shard + 1, 1)
+    await store.commit(batch)
+    batch = other.batch()
+    batch.put("deployment_decisions", (7, neighbour), {"page": "other shard"})
+    batch.put("deployment_decisions", (6, neighbour), {"page": "other deployment"})
+    await store.commit(batch)
+
+    assert await shard_store.decision_page(7, ids[0]) is None  # before the first page
+    assert await shard_store.decision_page(7, first) == {"page": 1}  # a page's own first actor
+    assert await shard_store.decision_page(7, ids[19]) == {"page": 1}
+    assert await shard_store.decision_page(7, middle) == {"page": 2}
+    assert await shard_store.decision_page(7, ids[-1]) == {"page": 2}  # past the last key of the shard
+    assert await shard_store.decision_page(8, ids[-1]) is None  # another deployment's pages never answer
+    assert await shard_store.decision_page(6, ids[-1]) is None
+    with pytest.raises(ValueError):
+        await shard_store.decision_page(7, neighbour)
+    # and a shard's whole set of pages of one deployment, in key order
+    assert await shard_store.deployment_pages(7) == [(first, {"page": 1}), (middle, {"page": 2})]
+    assert await other.deployment_pages(7) == [(neighbour, {"page": "other shard"})]
+    assert await shard_store.deployment_pages(6) == []
+
+
 async def test_load_returns_the_shard_and_nothing_else(store):
     mine = await store.acquire(2, 3)
     theirs = await store.acquire(3, 1)
