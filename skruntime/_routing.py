@@ -16,6 +16,7 @@ comparing event types, which rules out hash collisions.
 
 from __future__ import annotations
 
+import bisect
 import functools
 
 from array import array
@@ -74,6 +75,7 @@ class Resident:
         self._columns: list[array[int]] = []
         # actor id -> (version code, history, length) noted by defer(), not yet in the columns
         self._deferred: dict[str, tuple[int, Sequence[Sequence[Any]], int]] = {}
+        self._key_order: list[int] = []
 
     def __len__(self) -> int:
         return len(self.actor_ids)
@@ -98,6 +100,13 @@ class Resident:
         """Rows noted by :meth:`defer` and not filled yet."""
         return len(self._deferred)
 
+    def key_order(self) -> list[int]:
+        """Every slot, ordered by the store's key order of its actor id
+        (shorter UTF-8 first, then by bytes): the order deployments decide,
+        digest and write their pages in.  Kept up to date as slots are
+        added (recovery adds them in that order already)."""
+        return self._key_order
+
     def slot(self, actor_id: str) -> int:
         """The actor's slot, allocating one (every column grows by one) if new."""
         found = self.slots.get(actor_id)
@@ -106,11 +115,19 @@ class Resident:
         slot = len(self.actor_ids)
         self.slots[actor_id] = slot
         self.actor_ids.append(actor_id)
+        order = self._key_order
+        if order and _store_key(actor_id) < _store_key(self.actor_ids[order[-1]]):
+            bisect.insort(order, slot, key=self._slot_key)
+        else:
+            order.append(slot)
         self._lengths.append(0)
         self._versions.append(FREE)
         for column in self._columns:
             column.append(0)
         return slot
+
+    def _slot_key(self, slot: int) -> tuple[int, bytes]:
+        return _store_key(self.actor_ids[slot])
 
     def defer(self, actor_id: str, version_code: int, history: Sequence[Sequence[Any]], length: int) -> None:
         """Like :meth:`update`, but fill the row later (a slot is allocated
@@ -170,6 +187,12 @@ class Resident:
         prefix = prefix_hashes(path)
         fn = route_pure if pure else route
         return fn(self._columns, self._lengths, self._versions, version_code, len(path), prefix)
+
+
+def _store_key(actor_id: str) -> tuple[int, bytes]:
+    """Where an actor id sorts among keys: length-prefixed UTF-8."""
+    raw = actor_id.encode()
+    return len(raw), raw
 
 
 def route_pure(

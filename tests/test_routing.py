@@ -114,3 +114,19 @@ def test_deferred_rows_fill_to_what_updates_give():
         assert lazy.route(1, path) == eager.route(1, path)  # routing fills the rest first
     assert lazy.deferred == 0
     assert (lazy.lengths, lazy.versions, lazy.columns) == (eager.lengths, eager.versions, eager.columns)
+
+
+@given(st.lists(st.text(min_size=1, max_size=12).filter(lambda s: "\x00" not in s and len(s.encode()) <= 255), unique=True, max_size=80))
+@settings(max_examples=200, deadline=None)
+def test_key_order_is_the_stores_key_order_whatever_order_actors_arrive_in(ids):
+    """Deployments decide, digest and write pages in the store's key order
+    (shorter UTF-8 first, then bytes); the resident keeps that order as
+    slots are added, in any order (spawns) or already sorted (recovery)."""
+    def key(actor_id):
+        return len(actor_id.encode()), actor_id.encode()
+
+    for arrival in (ids, sorted(ids, key=key)):
+        r = Resident(4)
+        for actor_id in arrival:
+            r.slot(actor_id)
+        assert [r.actor_ids[slot] for slot in r.key_order()] == sorted(ids, key=key)

@@ -13,10 +13,13 @@ Both audit views read them:
 
 Page layouts (see docs/STORAGE.md):
 
-* format 4 (written now): ``{deploymentId, at, fromVersion, toVersion, k,
-  rows}``: what every decision of the page shares, once, then one row per
-  actor, ``[actorId, decision, reason, seq, fingerprint, prefixHash,
-  fromState, landingState, divergedSeq]``;
+* format 4 (written now): what every decision of the page shares, once
+  (``deploymentId, at, fromVersion, toVersion, k``), the shard's distinct
+  outcomes (``outcomes``: ``[decision, reason, prefixHash, landingState,
+  divergedSeq]`` each), then one column per actor field: ``actors``,
+  ``outcome`` (an index into ``outcomes``), ``seq``, ``fingerprint`` (the
+  integer) and ``fromState``.  A deployment makes few distinct outcomes,
+  so this is small, and columns are cheap to build;
 * formats 1-3: ``{decisions: [[actorId, record], ...]}`` with the whole
   record per actor (those stores also hold a ``decisions`` record per
   actor, which nothing reads any more).
@@ -31,7 +34,7 @@ from typing import Any
 
 from .._fingerprint import to_hex
 from ._actor import iso_time
-from ._migration import MIGRATE, Evaluation
+from ._migration import MIGRATE, Evaluation, Outcome
 
 __all__ = ["DECISION_PAGE", "decision_pages", "decision_view", "find_decision", "page_decisions"]
 
@@ -42,55 +45,59 @@ def decision_pages(
     evaluation: Evaluation, deployment_id: str, at: float, from_version: str, to_version: str
 ) -> list[tuple[str, dict[str, Any]]]:
     """A shard's decisions as ``(first actor id, page)`` records."""
-    rows: list[list[Any]] = [
-        [
-            actor.id, outcome.decision, outcome.reason, actor.seq, to_hex(actor.fingerprint),
-            outcome.prefix_hex, actor.snapshot.value, outcome.landing_value, outcome.diverged_seq,
-        ]
-        for actor, outcome in zip(evaluation.actors, evaluation.outcomes)
-    ]
-    if not rows:
+    actors = evaluation.actors
+    if not actors:
         return []
-    rows.sort(key=_key_order)
+    outcomes = evaluation.outcomes  # both in key order already (evaluate_shard)
+    table: dict[Outcome, int] = {}
+    for outcome in outcomes:
+        if outcome not in table:
+            table[outcome] = len(table)
     head: dict[str, Any] = {
         "deploymentId": deployment_id,
         "at": at,
         "fromVersion": from_version,
         "toVersion": to_version,
-        "k": evaluation.outcomes[0].k,
+        "k": outcomes[0].k,
+        "outcomes": [[o.decision, o.reason, o.prefix_hex, o.landing_value, o.diverged_seq] for o in table],
     }
-    return [(str(rows[i][0]), {**head, "rows": rows[i : i + DECISION_PAGE]}) for i in range(0, len(rows), DECISION_PAGE)]
-
-
-def _key_order(row: list[Any]) -> tuple[int, bytes]:
-    raw = row[0].encode()
-    return len(raw), raw
+    pages = []
+    for start in range(0, len(actors), DECISION_PAGE):
+        part = actors[start : start + DECISION_PAGE]
+        page = {
+            **head,
+            "actors": [a.id for a in part],
+            "outcome": [table[o] for o in outcomes[start : start + DECISION_PAGE]],
+            "seq": [a.seq for a in part],
+            "fingerprint": [a.fingerprint for a in part],
+            "fromState": [a.snapshot.value for a in part],
+        }
+        pages.append((part[0].id, page))
+    return pages
 
 
 def page_decisions(page: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """``(actor id, record)`` for every decision of a page (either layout)."""
-    rows = page.get("rows")
-    if rows is None:
+    if "decisions" in page:  # formats 1-3
         return [(actor_id, record) for actor_id, record in page["decisions"]]
-    return [(row[0], _record(page, row)) for row in rows]
+    return [(actor_id, _record(page, i)) for i, actor_id in enumerate(page["actors"])]
 
 
 def find_decision(page: Mapping[str, Any], actor_id: str) -> dict[str, Any] | None:
     """The record of ``actor_id`` in a page, or ``None``."""
-    rows = page.get("rows")
-    if rows is None:
+    if "decisions" in page:  # formats 1-3
         for found, record in page["decisions"]:
             if found == actor_id:
                 return dict(record)
         return None
-    for row in rows:
-        if row[0] == actor_id:
-            return _record(page, row)
-    return None
+    try:
+        return _record(page, page["actors"].index(actor_id))
+    except ValueError:
+        return None
 
 
-def _record(page: Mapping[str, Any], row: list[Any]) -> dict[str, Any]:
-    _, decision, reason, seq, fingerprint, prefix_hash, from_state, landing_state, diverged_seq = row
+def _record(page: Mapping[str, Any], i: int) -> dict[str, Any]:
+    decision, reason, prefix_hash, landing_state, diverged_seq = page["outcomes"][page["outcome"][i]]
     record = {
         "deploymentId": page["deploymentId"],
         "at": page["at"],
@@ -98,11 +105,11 @@ def _record(page: Mapping[str, Any], row: list[Any]) -> dict[str, Any]:
         "toVersion": page["toVersion"] if decision == MIGRATE else None,
         "decision": decision,
         "reason": reason,
-        "seq": seq,
-        "fingerprint": fingerprint,
+        "seq": page["seq"][i],
+        "fingerprint": to_hex(page["fingerprint"][i]),
         "prefixHash": prefix_hash,
         "k": page["k"],
-        "fromState": from_state,
+        "fromState": page["fromState"][i],
         "landingState": landing_state,
     }
     if diverged_seq is not None:

@@ -10,13 +10,20 @@ durable record plus per-shard cursors"):
    (409 ``preview-stale``);
 3. the version and the deployment record are committed (status
    ``applying``);
-4. each shard, still paused, writes its decisions, the migrated actors and
-   its cursor in one transaction, swaps the actors in and resumes;
-5. the deployment is marked ``complete`` with the aggregated counts.
+4. each shard, still paused, writes its decision pages (which say where
+   each migrated actor moved, at which seq), the migrated actors' timers
+   and its cursor in one transaction, swaps the actors in and resumes;
+5. the deployment is marked ``complete`` with the aggregated counts, and
+   the deploy answers;
+6. each worker then settles its shards: writes the migrated actors' own
+   records and clears the cursor's ``actorsPending`` mark.
 
 A crash after 3 is finished at start-up, before any event is accepted: every
 shard without this deployment's cursor evaluates and applies it (its actors
 cannot have changed, since it was paused).  A crash before 3 leaves nothing.
+A crash between 4 and 6 leaves records from before the move: the start
+replays the moves from the pages (``pending_moves``, ``replay_tail``) and
+settles.
 Each actor thus gets exactly one decision per deployment, and every event is
 applied either before its actor's decision (and is in the evaluated history)
 or after it (on the decided version).

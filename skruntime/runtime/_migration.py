@@ -1,8 +1,9 @@
 """The one evaluation function behind deploy and preview (SPEC section 5).
 
 ``evaluate_shard`` takes a shard's committed actors and resident
-fingerprints and returns one :class:`Decision` per actor on the parent
-version, without writing anything:
+fingerprints and returns an :class:`Evaluation`: each actor on the parent
+version with its :class:`Outcome` (shared by every actor with the same
+fate), without writing anything:
 
 1. ``done`` actors stay (reason ``done``);
 2. with a ``historyPath`` of length k, the routing pass (C, or its pure twin)
@@ -21,9 +22,9 @@ version, without writing anything:
 Deploy runs this with every shard paused and then applies the decisions;
 preview runs the very same function and returns them.  The preview token is
 a digest of the decision set: each shard hashes its decisions (actor id and
-outcome) in actor id order (not slot order: slots follow spawn order in a
-running process but key order after a restart, and a token must not go
-stale across one), and the token is SHA-256 over the shards' counts and
+outcome) in the store's key order of the ids (``Resident.key_order``; not
+slot order: slots follow spawn order in a running process but key order
+after a restart, and a token must not go stale across one), and the token is SHA-256 over the shards' counts and
 hashes in shard order, so shards can be evaluated separately, in any order.
 """
 
@@ -85,7 +86,7 @@ class Outcome:
         # Its part of the preview token (after the actor id): the outcome as
         # SPEC section 5 lists it; ids cannot hold NUL, so the NUL that
         # starts it ends the id.
-        self.token = b"\x00" + orjson.dumps([decision, reason, self.landing_value], option=orjson.OPT_SORT_KEYS) + b"\n"
+        self.token = "\x00" + orjson.dumps([decision, reason, self.landing_value], option=orjson.OPT_SORT_KEYS).decode() + "\n"
 
     @property
     def migrates(self) -> bool:
@@ -138,14 +139,17 @@ class Decision:
 
 
 class Evaluation:
-    """One shard's decisions (``actors[i]`` gets ``outcomes[i]``) and their digest."""
+    """One shard's decisions (``actors[i]`` gets ``outcomes[i]``), in the
+    store's key order of the actor ids, and their digest."""
 
-    __slots__ = ("shard", "actors", "outcomes")
+    __slots__ = ("shard", "actors", "outcomes", "parts", "_digest")
 
     def __init__(self, shard: int = 0) -> None:
         self.shard = shard
         self.actors: list[Actor] = []
         self.outcomes: list[Outcome] = []
+        self.parts: list[str] = []  # each decision's part of the digest: actor id + outcome token
+        self._digest: bytes | None = None
 
     @property
     def decisions(self) -> list[Decision]:
@@ -156,12 +160,13 @@ class Evaluation:
 
     @property
     def digest(self) -> bytes:
-        """SHA-256 of the decisions, in actor id order (the order they were
-        added in depends on the shard's slots, see the module docstring)."""
-        h = hashlib.sha256()
-        # ids are unique and hold no NUL: sorting the parts sorts by id
-        h.update(b"".join(sorted([a.id.encode() + o.token for a, o in zip(self.actors, self.outcomes)])))
-        return h.digest()
+        """SHA-256 of the decisions, in key order (not slot order, see the
+        module docstring)."""
+        if self._digest is None:  # computed once: an evaluation is complete when it is read
+            # Ids hold no NUL: the NUL that starts each outcome ends the id.
+            self._digest = hashlib.sha256("".join(self.parts).encode()).digest()
+            self.parts = []
+        return self._digest
 
     def counts(self) -> dict[str, Any]:
         by_reason: dict[str, int] = {}
@@ -302,25 +307,28 @@ class _Decider:
         self.k = k = len(path)
         self.prefixes = prefix_hashes(path) if k else [FNV_OFFSET]
         self.done = Outcome(STAY, "done", None, k)
-        self._stays: dict[tuple[str, int], Outcome] = {}
+        self.mismatch = [Outcome(STAY, "history-mismatch", self.prefixes[depth], k) for depth in range(k + 1)]
+        self._short: dict[int, Outcome] = {}
         self._landings: dict[_Point, Outcome] = {}
         self._diverged: dict[int, Outcome] = {}
 
     def __call__(self, actor: Actor, verdict: int) -> Outcome:
-        if actor.snapshot.done:
-            return self.done
+        """The outcome of an actor that is not done, whose verdict is
+        ``MATCH`` or ``TOO_SHORT`` (every eligible actor is a ``MATCH``
+        without a path); ``evaluate_shard`` decides the others itself."""
         k = self.k
         if k:
             n = actor.seq
-            if verdict == MISMATCH:  # the hashes differ: so do the types
-                return self._stay("history-mismatch", n if n < k else k)
             trace = actor.trace
             path = self.path
             for i in range(n if n < k else k):  # the exact comparison behind the hash filter
                 if trace[i][0] != path[i]:
-                    return self._stay("history-mismatch", n if n < k else k)
+                    return self.mismatch[n if n < k else k]
             if verdict == TOO_SHORT:
-                return self._stay("history-too-short", n)
+                outcome = self._short.get(n)
+                if outcome is None:
+                    outcome = self._short[n] = Outcome(STAY, "history-too-short", self.prefixes[n], k)
+                return outcome
         point = self.memo.land(actor)
         outcome = self._landings.get(point)
         if outcome is None:
@@ -336,12 +344,6 @@ class _Decider:
                 MIGRATE, "history-match" if k else "no-history-path", self.prefixes[k] if k else None, k,
                 point.configuration, dict(point.timers),
             )
-        return outcome
-
-    def _stay(self, reason: str, depth: int) -> Outcome:
-        outcome = self._stays.get((reason, depth))
-        if outcome is None:
-            outcome = self._stays[(reason, depth)] = Outcome(STAY, reason, self.prefixes[depth], self.k)
         return outcome
 
 
@@ -372,14 +374,29 @@ def evaluate_shard(
     else:
         verdicts = bytes(MATCH if v == parent_code else OTHER for v in resident.versions)
     decide = memo.decider(path)
+    done = decide.done
+    mismatch = decide.mismatch  # by min(seq, k)
+    k = decide.k
     ids = resident.actor_ids
-    decided = evaluation.actors
-    outcomes = evaluation.outcomes
-    for slot, verdict in enumerate(verdicts):
-        if verdict != OTHER:
-            actor = actors[ids[slot]]
-            decided.append(actor)
-            outcomes.append(decide(actor, verdict))
+    decided = evaluation.actors.append
+    outcomes = evaluation.outcomes.append
+    parts = evaluation.parts.append
+    for slot in resident.key_order():  # the order of the digest and the pages
+        verdict = verdicts[slot]
+        if verdict == OTHER:
+            continue
+        actor_id = ids[slot]
+        actor = actors[actor_id]
+        if actor.snapshot.configuration.done:
+            outcome = done
+        elif verdict == MISMATCH:  # the hashes differ, so do the types (only with a path)
+            n = actor.seq
+            outcome = mismatch[n if n < k else k]
+        else:
+            outcome = decide(actor, verdict)
+        decided(actor)
+        outcomes(outcome)
+        parts(actor_id + outcome.token)  # while the id is at hand (touching 50,000 objects again costs)
     return evaluation
 
 
