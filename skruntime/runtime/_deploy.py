@@ -240,10 +240,16 @@ class Deployments:
             await gate.wait()
             if not proceed:
                 return []
-            return [
-                (shard, await shard.apply_deployment(evaluations[shard.index], dep_id, ordinal, registered, parent_id, self.rt.commit, self.rt.hub))
+            # Every shard of the worker in one commit (each shard's writes
+            # stay atomic; one durable round trip instead of one per shard).
+            prepared = [
+                (shard, shard.prepare_deployment(evaluations[shard.index], dep_id, ordinal, registered, parent_id))
                 for shard in worker.shards.values()
             ]
+            await self.rt.commit(*[p.batch for _, p in prepared])
+            for shard, p in prepared:
+                shard.finish_deployment(p, self.rt.hub)
+            return prepared
 
         tasks = [Task(in_worker) for _ in workers]
         for worker, task in zip(workers, tasks):
