@@ -72,6 +72,7 @@ class Resident:
         self.actor_ids: list[str] = []  # slot -> actor id
         self._lengths = array("I")
         self._versions = array("H")
+        self.done = bytearray()  # slot -> 1 if the actor is done (deployments decide those without touching them)
         self._columns: list[array[int]] = []
         # actor id -> (version code, history, length) noted by defer(), not yet in the columns
         self._deferred: dict[str, tuple[int, Sequence[Sequence[Any]], int]] = {}
@@ -122,6 +123,7 @@ class Resident:
             order.append(slot)
         self._lengths.append(0)
         self._versions.append(FREE)
+        self.done.append(0)
         for column in self._columns:
             column.append(0)
         return slot
@@ -129,12 +131,12 @@ class Resident:
     def _slot_key(self, slot: int) -> tuple[int, bytes]:
         return _store_key(self.actor_ids[slot])
 
-    def defer(self, actor_id: str, version_code: int, history: Sequence[Sequence[Any]], length: int) -> None:
-        """Like :meth:`update`, but fill the row later (a slot is allocated
-        now, so slots keep the order actors were added in).  ``history``'s
-        first ``length`` entries must not change meanwhile (an actor's
-        committed history only grows)."""
-        self.slot(actor_id)
+    def defer(self, actor_id: str, version_code: int, history: Sequence[Sequence[Any]], length: int, done: bool = False) -> None:
+        """Like :meth:`update`, but fill the fingerprint columns later (a
+        slot is allocated now, so slots keep the order actors were added
+        in).  ``history``'s first ``length`` entries must not change
+        meanwhile (an actor's committed history only grows)."""
+        self.done[self.slot(actor_id)] = done
         self._deferred[actor_id] = (version_code, history, length)
 
     def sync(self) -> None:
@@ -150,16 +152,18 @@ class Resident:
             self._fill(actor_id, self.slots[actor_id], version_code, history, length)
         return len(deferred)
 
-    def update(self, actor_id: str, version_code: int, history: Sequence[Sequence[Any]], length: int) -> None:
+    def update(self, actor_id: str, version_code: int, history: Sequence[Sequence[Any]], length: int, done: bool = False) -> None:
         """Bring the actor's row up to date.
 
         ``history`` holds the actor's events (each entry's first item is the
-        event type) at least up to ``length``."""
+        event type) at least up to ``length``; ``done``: whether the actor
+        is in a final state."""
         slot = self.slots.get(actor_id)
         if slot is None:
             slot = self.slot(actor_id)
         elif self._deferred:
             self._deferred.pop(actor_id, None)  # superseded: filled from this newer history
+        self.done[slot] = done
         self._fill(actor_id, slot, version_code, history, length)
 
     def _fill(self, actor_id: str, slot: int, version_code: int, history: Sequence[Sequence[Any]], length: int) -> None:

@@ -142,21 +142,28 @@ class Evaluation:
     """One shard's decisions (``actors[i]`` gets ``outcomes[i]``), in the
     store's key order of the actor ids, and their digest."""
 
-    __slots__ = ("shard", "actors", "outcomes", "parts", "_digest")
+    __slots__ = ("shard", "ids", "outcomes", "parts", "_source", "_digest")
 
-    def __init__(self, shard: int = 0) -> None:
+    def __init__(self, shard: int, source: Mapping[str, Actor]) -> None:
         self.shard = shard
-        self.actors: list[Actor] = []
+        self.ids: list[str] = []
         self.outcomes: list[Outcome] = []
+        self._source = source  # the shard's actors, unchanged until the evaluation is used (no await in between, or paused)
         self.parts: list[str] = []  # each decision's part of the digest: actor id + outcome token
         self._digest: bytes | None = None
+
+    @property
+    def actors(self) -> list[Actor]:
+        """The decided actors' values (those the decisions were made from)."""
+        source = self._source
+        return [source[actor_id] for actor_id in self.ids]
 
     @property
     def decisions(self) -> list[Decision]:
         return list(map(Decision, self.actors, self.outcomes))
 
     def __len__(self) -> int:
-        return len(self.actors)
+        return len(self.ids)
 
     @property
     def digest(self) -> bytes:
@@ -175,7 +182,7 @@ class Evaluation:
             by_reason[outcome.reason] = by_reason.get(outcome.reason, 0) + n
             if outcome.decision == MIGRATE:
                 migrated += n
-        total = len(self.actors)
+        total = len(self.ids)
         return {"evaluated": total, "migrated": migrated, "stayed": total - migrated, "byReason": by_reason}
 
 
@@ -368,7 +375,7 @@ def evaluate_shard(
         memo: replays through the new machine, shared across shards.
         pure: use the pure-Python routing pass (tests compare both).
     """
-    evaluation = Evaluation(shard)
+    evaluation = Evaluation(shard, actors)
     if path:
         verdicts = resident.route(parent_code, path, pure=pure)
     else:
@@ -378,25 +385,28 @@ def evaluate_shard(
     mismatch = decide.mismatch  # by min(seq, k)
     k = decide.k
     ids = resident.actor_ids
-    decided = evaluation.actors.append
+    finished = resident.done
+    lengths = resident.lengths  # each actor's seq
+    decided = evaluation.ids.append
     outcomes = evaluation.outcomes.append
     parts = evaluation.parts.append
+    # Done and mismatching actors are decided from the resident columns
+    # alone: touching 50,000 actor objects is most of an evaluation's cost.
     for slot in resident.key_order():  # the order of the digest and the pages
         verdict = verdicts[slot]
         if verdict == OTHER:
             continue
         actor_id = ids[slot]
-        actor = actors[actor_id]
-        if actor.snapshot.configuration.done:
+        if finished[slot]:
             outcome = done
         elif verdict == MISMATCH:  # the hashes differ, so do the types (only with a path)
-            n = actor.seq
+            n = lengths[slot]
             outcome = mismatch[n if n < k else k]
         else:
-            outcome = decide(actor, verdict)
-        decided(actor)
+            outcome = decide(actors[actor_id], verdict)
+        decided(actor_id)
         outcomes(outcome)
-        parts(actor_id + outcome.token)  # while the id is at hand (touching 50,000 objects again costs)
+        parts(actor_id + outcome.token)
     return evaluation
 
 

@@ -143,14 +143,14 @@ class Shard:
         """An actor loaded at start-up (its resident row is filled later,
         see ``Resident.defer``)."""
         self.actors[actor.id] = actor
-        self.resident.defer(actor.id, self.version_codes[actor.version_id], actor.trace, actor.seq)
+        self.resident.defer(actor.id, self.version_codes[actor.version_id], actor.trace, actor.seq, actor.snapshot.done)
 
     def make_current(self, actors: Mapping[str, Actor]) -> None:
         """Install new actor values (their writes are durable)."""
         codes = self.version_codes
         for actor_id, actor in actors.items():
             self.actors[actor_id] = actor
-            self.resident.update(actor_id, codes[actor.version_id], actor.trace, actor.seq)
+            self.resident.update(actor_id, codes[actor.version_id], actor.trace, actor.seq, actor.snapshot.done)
 
     def checkpoint_all(self, batch: ShardBatch) -> list[Actor]:
         """Add a record for every actor with events since its checkpoint;

@@ -391,6 +391,26 @@ async def test_a_preview_token_survives_a_restart(config):
         assert created and result["deployment"]["evaluated"] == len(ids)
 
 
+async def test_done_actors_are_decided_from_the_resident_after_a_restart_too(config):
+    """Done and mismatching actors are decided from the resident's columns
+    (done flag, length) without touching the actors: those must follow the
+    actors through events, deploys and a restart."""
+    async with running(config) as rt:
+        await loan_story(rt)  # dave is done
+        await rt.send("carol", {"type": "WAIVE_FEE"})
+        await rt.send("carol", {"type": "REJECT"})  # carol is done now too
+        before = rt.preview(V2_BODY)
+    async with running(config) as rt:
+        for shard in rt.shards:
+            for actor_id, actor in shard.actors.items():
+                slot = shard.resident.slots[actor_id]
+                assert (shard.resident.done[slot], shard.resident.lengths[slot]) == (actor.snapshot.done, actor.seq)
+        after = rt.preview(V2_BODY)
+        stays = {s["actorId"]: s["reason"] for s in after["migration"]["wouldStay"]}
+        assert stays == {"bob": "history-mismatch", "carol": "done", "dave": "done"}
+        assert after["previewToken"] == before["previewToken"]
+
+
 async def test_a_preview_right_after_a_restart_routes_on_filled_rows(config, monkeypatch):
     """Recovery defers the resident rows (filled by a background task): a
     preview before that task is through fills them itself and routes the same."""
