@@ -701,7 +701,11 @@ def replay_tail(
         if not step.handled or step.snapshot.value != event["stateValue"] or step.snapshot.status != event["status"]:
             raise ValueError(f"event {event['seq']} ({event['type']}) does not replay to its recorded state")
         actor = actor.advanced(step.snapshot, trace_entry(event["type"], answered_true(guards)), float(event["at"]), actor.timers)
-    return moved(actor) if todo else actor
+    if todo:
+        actor = moved(actor)
+        if todo:  # a move after the last event this store holds: events are missing
+            raise ValueError(f"its move to {todo[0].to_version} at seq {todo[0].seq} is past its history ({actor.seq} events)")
+    return actor
 
 
 def event_view(record: Mapping[str, Any]) -> dict[str, Any]:

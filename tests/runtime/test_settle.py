@@ -97,3 +97,31 @@ async def test_a_deploy_settles_in_the_background(config):
     assert await _pending_cursors(config) == []
     async with running(config) as rt:
         assert (await rt.shard_for("b3").store.get("actors", "b3"))["versionId"] == "v2"
+
+
+def test_replay_tail_puts_each_move_between_the_right_events():
+    from skruntime.runtime._actor import Actor
+    from skruntime.runtime._deploy import Move
+    from skruntime.runtime._runtime import replay_tail
+    from skruntime.statechart import Machine
+
+    machine = Machine({"id": "c", "initial": "s0", "states": {f"s{i}": {"on": {"NEXT": f"s{i + 1}"}} for i in range(9)} | {"s9": {}}})
+    actor = Actor.spawned("a", "v1", machine, machine.initial_transition().snapshot, 0.0, ())
+    events = [{"seq": i, "type": "NEXT", "at": float(i), "stateValue": f"s{i}", "status": "active"} for i in range(1, 5)]
+    landed = []
+
+    def land(a, move):
+        landed.append((move.to_version, a.seq))
+        return a.moved(move.to_version, machine, a.snapshot, move.at, a.timers)
+
+    moves = [
+        Move(0, "v0", "v1", "s0", 0.5),  # the record holds it already (another version): skipped
+        Move(2, "v1", "v2", "s2", 2.5),  # after event 2, before event 3
+        Move(2, "v1", "v9", "s2", 2.6),  # from v1, but the actor is on v2 by then: skipped
+        Move(4, "v2", "v3", "s4", 4.5),  # after the last event
+    ]
+    out = replay_tail(actor, events, moves, land)
+    assert landed == [("v2", 2), ("v3", 4)]
+    assert (out.version_id, out.seq, out.snapshot.value) == ("v3", 4, "s4")
+    with pytest.raises(ValueError, match="past its history"):
+        replay_tail(actor, events, [Move(7, "v1", "v2", "s7", 7.5)], land)
