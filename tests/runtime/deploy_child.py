@@ -2,8 +2,11 @@
 
     python deploy_child.py populate DATA_DIR KEY N   -> spawn N loan actors, exit
     python deploy_child.py deploy DATA_DIR KEY       -> print READY, deploy loan-v2
+    python deploy_child.py unsettled DATA_DIR KEY    -> the same, but the migrated
+        actors' records are never written after the answer (print DEPLOYED, hang)
 
-The parent SIGKILLs the deploy at a random moment.
+The parent SIGKILLs the deploy at a random moment (or, for ``unsettled``,
+once it has answered).
 """
 
 import base64
@@ -64,4 +67,11 @@ if __name__ == "__main__":
     if mode == "populate":
         trio.run(populate, cfg, int(sys.argv[4]))
     else:
+        if mode == "unsettled":
+            from skruntime.runtime import _shard
+
+            async def hang(*args: object, **kwargs: object) -> None:
+                await trio.sleep_forever()
+
+            _shard.Shard.settle_deployment = hang  # type: ignore[method-assign]
         trio.run(deploy, cfg)

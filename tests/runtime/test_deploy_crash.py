@@ -51,6 +51,37 @@ def test_sigkill_during_deploy_leaves_it_absent_or_complete(tmp_path):
     assert "absent" in outcomes and "recovered" in outcomes, outcomes
 
 
+def test_sigkill_after_the_answer_before_the_records_leaves_it_applied(tmp_path):
+    """Killed after the deploy answered, before any migrated actor's record
+    was rewritten: the next start replays every move from the pages."""
+    key = base64.b64encode(os.urandom(32)).decode()
+    data = tmp_path / "data"
+    populate = run_child("populate", str(data), key, str(ACTORS))
+    assert populate.wait(timeout=120) == 0
+    populate.stdout.close()
+    child = run_child("unsettled", str(data), key)
+    assert child.stdout.readline().strip() == "READY"
+    assert child.stdout.readline().startswith("DEPLOYED")
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    child.stdout.close()
+    cfg = config(str(data), key)
+    assert trio.run(pending_shards, cfg) > 0  # the records were never rewritten
+    assert trio.run(check_recovered, cfg) == "applied"
+    assert trio.run(pending_shards, cfg) == 0  # settled by that start
+
+
+async def pending_shards(cfg) -> int:
+    from skruntime.store import LmdbStore
+
+    store = LmdbStore.open(cfg)
+    try:
+        cursors = await store.meta.deployment_cursors(1)
+        return sum(1 for cursor in cursors.values() if cursor.get("actorsPending"))
+    finally:
+        store.close()
+
+
 async def check_recovered(cfg) -> str:
     async with running(cfg) as rt:
         version = rt.versions.get("loan-v2")
