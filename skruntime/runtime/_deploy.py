@@ -47,7 +47,7 @@ from ._actor import Actor, iso_time
 from ._audit import decision_view, find_decision, page_decisions
 from ._migration import MIGRATE, Evaluation, ReplayMemo, combine_tokens, evaluate_shard
 from ._commands import Task
-from ._shard import PreparedDeployment, Shard
+from ._shard import SETTLE_SLICE, PreparedDeployment, Shard
 from ._worker import Worker
 from ._versions import Version
 
@@ -300,20 +300,31 @@ class Deployments:
         summary = {"deploymentId": dep_id, **aggregate([prepared.cursor for shards in applied for _, prepared in shards])}
         await self._complete(record, summary)
         # The deployment is complete and durable (its pages carry the moves);
-        # the migrated actors' records follow, in each worker's loop.
+        # the migrated actors' records follow, in each worker's loop, a
+        # slice of SETTLE_SLICE records per task, so that events queued
+        # meanwhile are served between slices.
         for worker, shards in zip(workers, applied):
-            if any(prepared.moved for _, prepared in shards):
-                await worker.submit(Task(functools.partial(self._settle, dep_id, ordinal, shards)))
+            failed: list[BaseException] = []  # shared by the worker's slices
+            for work in _settle_slices(shards):
+                await worker.submit(Task(functools.partial(self._settle, dep_id, ordinal, work, failed)))
         return {"version": self.rt.version_view(registered), "deployment": summary}
 
-    async def _settle(self, dep_id: str, ordinal: int, shards: list[tuple[Shard, PreparedDeployment]], worker: Worker) -> None:
-        for shard, prepared in shards:
-            if not prepared.moved:
-                continue
-            try:
-                await shard.settle_deployment(ordinal, prepared.cursor, list(prepared.moved), self.rt.commit)
-            except Exception as exc:  # the pages still carry the moves: the next start writes the records
-                log.warning("deployment %s: shard %d's migrated actors were not rewritten (%r); the next start will", dep_id, shard.index, exc)
+    async def _settle(
+        self, dep_id: str, ordinal: int, work: list[tuple[Shard, Mapping[str, Any], list[str], bool]], failed: list[BaseException], worker: Worker
+    ) -> None:
+        """One slice of a worker's settle work.  After a slice failed, no
+        later one clears a cursor's mark: the next start must replay the
+        moves whose records were not written."""
+        del worker  # a Task's function is given its worker; the shards are in ``work``
+        parts = [(shard, *shard.settle_batch(ordinal, cursor, ids, last=last and not failed)) for shard, cursor, ids, last in work]
+        try:
+            await self.rt.commit(*[batch for _, batch, _ in parts])
+        except Exception as exc:  # the pages still carry the moves: the next start writes the records
+            failed.append(exc)
+            log.warning("deployment %s: migrated actors' records not rewritten yet (%r); the next start will", dep_id, exc)
+            return
+        for shard, _, written in parts:
+            shard.settled(written)
 
     async def _complete(self, record: Mapping[str, Any], summary: Mapping[str, Any] | None = None) -> None:
         if summary is None:
@@ -396,6 +407,23 @@ class Deployments:
                 return [view for _, view in items], items[-1][0]
             items.append((ordinal, decision_view(actor_id, record)))
         return [view for _, view in items], None
+
+
+def _settle_slices(shards: Sequence[tuple[Shard, PreparedDeployment]]) -> list[list[tuple[Shard, Mapping[str, Any], list[str], bool]]]:
+    """A worker's settle work cut into slices of about ``SETTLE_SLICE``
+    actors: ``(shard, cursor, actor ids, whether the shard's last)`` each."""
+    slices: list[list[tuple[Shard, Mapping[str, Any], list[str], bool]]] = [[]]
+    size = 0
+    for shard, prepared in shards:
+        ids = list(prepared.moved)
+        for start in range(0, len(ids), SETTLE_SLICE):
+            if size >= SETTLE_SLICE:
+                slices.append([])
+                size = 0
+            part = ids[start : start + SETTLE_SLICE]
+            slices[-1].append((shard, prepared.cursor, part, start + SETTLE_SLICE >= len(ids)))
+            size += len(part)
+    return [work for work in slices if work]
 
 
 def _encode_page_cursor(after_page: str | None, skip: int) -> str:

@@ -232,28 +232,38 @@ class Shard:
         batch.put("cursors", ordinal, cursor)
         return PreparedDeployment(batch, moved, heap_entries, cursor, parent_id)
 
-    async def settle_deployment(self, ordinal: int, cursor: Mapping[str, Any], actor_ids: Sequence[str], commit: Callable[..., Any]) -> None:
-        """Write the records of the actors deployment ``ordinal`` moved, a
-        slice per transaction, and, with the last slice, the cursor without
-        its ``actorsPending`` mark (recovery then no longer reads the pages).
+    def settle_batch(self, ordinal: int, cursor: Mapping[str, Any], actor_ids: Sequence[str], *, last: bool) -> tuple[ShardBatch, list[Actor]]:
+        """The records of (some of) the actors deployment ``ordinal`` moved,
+        as they are now, and, with the ``last`` of them, the cursor without
+        its ``actorsPending`` mark (recovery then no longer reads the
+        pages).  Mark the returned actors :meth:`settled` once the batch is
+        durable."""
+        batch = self.store.batch()
+        written = []
+        for actor_id in actor_ids:
+            actor = self.actors.get(actor_id)
+            if actor is not None:
+                put_actor(batch, actor)
+                written.append(actor)
+        if last:
+            batch.put("cursors", ordinal, {key: value for key, value in cursor.items() if key != "actorsPending"})
+        return batch, written
 
-        Runs in the worker's loop (a :class:`Task`) or before workers start.
-        An actor that handled events since the move is written as it is now.
-        """
-        settled = {key: value for key, value in cursor.items() if key != "actorsPending"}
+    @staticmethod
+    def settled(actors: Sequence[Actor]) -> None:
+        """Their records (written by a settle batch) are durable."""
+        for actor in actors:
+            actor.checkpoint_seq = actor.seq
+
+    async def settle_deployment(self, ordinal: int, cursor: Mapping[str, Any], actor_ids: Sequence[str], commit: Callable[..., Any]) -> None:
+        """Write the records of every actor deployment ``ordinal`` moved, a
+        slice per transaction (before workers start: recovery)."""
         for start in range(0, max(len(actor_ids), 1), SETTLE_SLICE):
-            batch = self.store.batch()
-            written = []
-            for actor_id in actor_ids[start : start + SETTLE_SLICE]:
-                actor = self.actors.get(actor_id)
-                if actor is not None:
-                    put_actor(batch, actor)
-                    written.append(actor)
-            if start + SETTLE_SLICE >= len(actor_ids):
-                batch.put("cursors", ordinal, settled)
+            batch, written = self.settle_batch(
+                ordinal, cursor, actor_ids[start : start + SETTLE_SLICE], last=start + SETTLE_SLICE >= len(actor_ids)
+            )
             await commit(batch)
-            for actor in written:
-                actor.checkpoint_seq = actor.seq
+            self.settled(written)
 
     def finish_deployment(self, prepared: PreparedDeployment, hub: Any) -> dict[str, Any]:
         """After the prepared batch is durable: make the migrated actors

@@ -125,3 +125,67 @@ def test_replay_tail_puts_each_move_between_the_right_events():
     assert (out.version_id, out.seq, out.snapshot.value) == ("v3", 4, "s4")
     with pytest.raises(ValueError, match="past its history"):
         replay_tail(actor, events, [Move(7, "v1", "v2", "s7", 7.5)], land)
+
+
+def test_settle_slices_cover_every_moved_actor_once_and_end_each_shard_once(monkeypatch):
+    from skruntime.runtime import _deploy
+    from skruntime.runtime._shard import PreparedDeployment
+
+    monkeypatch.setattr(_deploy, "SETTLE_SLICE", 10)
+    sizes = [0, 3, 25, 10, 7, 0, 11]
+    shards = [
+        (f"shard{i}", PreparedDeployment(None, {f"s{i}-{j}": None for j in range(n)}, [], {"n": i}, "v1"))
+        for i, n in enumerate(sizes)
+    ]
+    slices = _deploy._settle_slices(shards)
+    seen = [actor_id for work in slices for _, _, ids, _ in work for actor_id in ids]
+    assert seen == [f"s{i}-{j}" for i, n in enumerate(sizes) for j in range(n)]
+    lasts = [shard for work in slices for shard, _, _, last in work if last]
+    assert lasts == [f"shard{i}" for i, n in enumerate(sizes) if n]  # each shard with moves ends once, after its ids
+    assert all(sum(len(ids) for _, _, ids, _ in work) < 2 * 10 for work in slices)
+    assert all(cursor == {"n": int(shard[5:])} for work in slices for shard, cursor, _, _ in work)
+
+
+async def test_a_failed_settle_slice_leaves_the_moves_to_the_next_start(config, monkeypatch):
+    """The first slice's commit fails; the later slices write their records
+    but must not clear their cursors' marks, so the next start (after a
+    crash: no graceful checkpoint) replays the moves whose records are
+    missing."""
+    from skruntime import StoreError
+    from skruntime.runtime import _deploy
+    from skruntime.store import shard_of
+
+    monkeypatch.setattr(_deploy, "SETTLE_SLICE", 3)
+    ids = [f"c{i}" for i in range(40)]
+    state = {}
+
+    async def scenario(rt):
+        await rt.deploy({"id": "v1", "definition": LOAN_V1})
+        for actor_id in ids:
+            await rt.spawn({"versionId": "v1", "actorId": actor_id})
+            await rt.send_batch({"events": [{"actorId": actor_id, "type": t} for t in PAID]})
+        commit = rt.commit
+        failures = []
+
+        async def flaky(*batches):
+            if not failures and any(op.database == "actors" for b in batches for op in b.ops):
+                failures.append(batches)
+                raise StoreError("disk on fire")
+            await commit(*batches)
+
+        monkeypatch.setattr(rt, "commit", flaky)
+        await rt.deploy({"id": "v2", "parentId": "v1", "historyPath": PAID, "definition": LOAN_V2})
+        shards = config.store.shards
+        flush = {shard_of(f"f{i}", shards): f"f{i}" for i in range(200)}
+        for actor_id in flush.values():  # each queued behind every settle slice of its worker
+            await rt.spawn({"versionId": "v1", "actorId": actor_id})
+        assert failures
+        state["before"] = await _snapshot(rt, ids)
+
+    await crash_after(config, scenario)
+    assert await _pending_cursors(config)  # not cleared after the failure
+    async with running(config) as rt:
+        assert not rt.quarantined
+        assert await _snapshot(rt, ids) == state["before"]
+        assert {rt.get(i)["versionId"] for i in ids} == {"v2"}
+    assert await _pending_cursors(config) == []
