@@ -166,6 +166,16 @@ class Resident:
         self.done[slot] = done
         self._fill(actor_id, slot, version_code, history, length)
 
+    def moved_to(self, actor_id: str, version_code: int, done: bool) -> None:
+        """The actor (which has a row) moved to another version, with the
+        same history."""
+        slot = self.slots[actor_id]
+        deferred = self._deferred.get(actor_id)
+        if deferred is not None:  # filled later: with the new version
+            self._deferred[actor_id] = (version_code, deferred[1], deferred[2])
+        self._versions[slot] = version_code
+        self.done[slot] = done
+
     def _fill(self, actor_id: str, slot: int, version_code: int, history: Sequence[Sequence[Any]], length: int) -> None:
         known = self._lengths[slot]
         if length < known:

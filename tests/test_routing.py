@@ -130,3 +130,15 @@ def test_key_order_is_the_stores_key_order_whatever_order_actors_arrive_in(ids):
         for actor_id in arrival:
             r.slot(actor_id)
         assert [r.actor_ids[slot] for slot in r.key_order()] == sorted(ids, key=key)
+
+
+def test_a_move_changes_only_the_version_and_done_flag_even_of_a_deferred_row():
+    r = Resident(4)
+    r.update("a", 1, [("X",), ("Y",)], 2)
+    r.defer("b", 1, [("X",)], 1)
+    before = [list(column) for column in r._columns]
+    r.moved_to("a", 2, True)
+    r.moved_to("b", 2, False)
+    assert list(r.versions) == [2, 2]  # b's deferred fill keeps the new version
+    assert (r.done[0], r.done[1]) == (1, 0)
+    assert [list(column)[:1] for column in r.columns] == [column[:1] for column in before]

@@ -268,7 +268,14 @@ class Shard:
     def finish_deployment(self, prepared: PreparedDeployment, hub: Any) -> dict[str, Any]:
         """After the prepared batch is durable: make the migrated actors
         current, arm their timers, tell watchers; returns the cursor."""
-        self.make_current(prepared.moved)
+        # A move changes an actor's version and state, not its history: only
+        # the version code and done flag of its resident row change.
+        actors = self.actors
+        moved_to = self.resident.moved_to
+        codes = self.version_codes
+        for actor_id, actor in prepared.moved.items():
+            actors[actor_id] = actor
+            moved_to(actor_id, codes[actor.version_id], actor.snapshot.configuration.done)
         for fire_at, actor_id, event_type in prepared.heap_entries:
             self.timers_sink(fire_at, actor_id, self.index, event_type)
         if hub.watched:
