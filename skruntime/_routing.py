@@ -76,7 +76,7 @@ class Resident:
         self._columns: list[array[int]] = []
         # actor id -> (version code, history, length) noted by defer(), not yet in the columns
         self._deferred: dict[str, tuple[int, Sequence[Sequence[Any]], int]] = {}
-        self._key_order: list[int] = []
+        self._key_order = array("I")  # 4 bytes a slot (a list would hold an int object per slot)
 
     def __len__(self) -> int:
         return len(self.actor_ids)
@@ -101,7 +101,7 @@ class Resident:
         """Rows noted by :meth:`defer` and not filled yet."""
         return len(self._deferred)
 
-    def key_order(self) -> list[int]:
+    def key_order(self) -> array[int]:
         """Every slot, ordered by the store's key order of its actor id
         (shorter UTF-8 first, then by bytes): the order deployments decide,
         digest and write their pages in.  Kept up to date as slots are
