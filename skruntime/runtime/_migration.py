@@ -24,8 +24,9 @@ preview runs the very same function and returns them.  The preview token is
 a digest of the decision set: each shard hashes its decisions (actor id and
 outcome) in the store's key order of the ids (``Resident.key_order``; not
 slot order: slots follow spawn order in a running process but key order
-after a restart, and a token must not go stale across one), and the token is SHA-256 over the shards' counts and
-hashes in shard order, so shards can be evaluated separately, in any order.
+after a restart, and a token must not go stale across one), and the token
+is SHA-256 over the shards' counts and hashes in shard order, so shards can
+be evaluated separately, in any order.
 """
 
 from __future__ import annotations
@@ -57,8 +58,8 @@ _NO_TIMERS: Mapping[str, int] = {}
 
 class Outcome:
     """What a deployment does with one kind of actor: everything about a
-    decision except the actor.  Actors with the same history get the same
-    outcome object (``ReplayMemo.classes``), so a deployment of 50,000
+    decision except the actor.  Actors with the same fate get the same
+    outcome object (handed out by ``_Decider``), so a deployment of 50,000
     actors makes a few hundred of these, not 50,000."""
 
     __slots__ = ("decision", "reason", "prefix_hash", "k", "landing", "timers", "diverged_seq", "prefix_hex", "landing_value", "token")
@@ -88,10 +89,6 @@ class Outcome:
         # starts it ends the id.
         self.token = "\x00" + orjson.dumps([decision, reason, self.landing_value], option=orjson.OPT_SORT_KEYS).decode() + "\n"
 
-    @property
-    def migrates(self) -> bool:
-        return self.decision == MIGRATE
-
 
 class Decision:
     """One actor's fate in one deployment: the actor value it was made from
@@ -111,7 +108,6 @@ class Decision:
     k = property(lambda self: self.outcome.k)
     timers = property(lambda self: self.outcome.timers)
     diverged_seq = property(lambda self: self.outcome.diverged_seq)
-    migrates = property(lambda self: self.outcome.decision == MIGRATE)
 
     @property
     def landing(self) -> Snapshot | None:
@@ -238,6 +234,8 @@ class ReplayMemo:
         for entry in trace if len(trace) == n else trace[:n]:
             following = point.following.get(entry)
             if following is None:
+                if point is _DIVERGED:  # (shared by every memo: nothing is stored in it)
+                    return point
                 following = point.following[entry] = self._step(point, entry)
             point = following
         return point
@@ -275,8 +273,6 @@ class ReplayMemo:
         return point
 
     def _step(self, point: _Point, entry: TraceEntry) -> _Point:
-        if point is _DIVERGED:
-            return _DIVERGED
         event_type, names = entry
         assert point.configuration is not None
         advanced = self.machine.advance(point.configuration, event_type, dict.fromkeys(names, True) if names else None)
