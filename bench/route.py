@@ -37,7 +37,7 @@ def build(n: int, seed: int = 1) -> Resident:
     for i in range(n):
         length = rnd.randint(3, 20)
         history = (PATH if i % 2 == 0 else ["SUBMIT_INFO", "WAIVE_FEE"]) + [rnd.choice(OTHER_TYPES) for _ in range(length - 2)]
-        resident.update(f"a{i}", 1, [(t,) for t in history], length)
+        resident.update(f"a{i}", 1, [(t,) for t in history], length, False)
     return resident
 
 

@@ -131,7 +131,7 @@ class Resident:
     def _slot_key(self, slot: int) -> tuple[int, bytes]:
         return _store_key(self.actor_ids[slot])
 
-    def defer(self, actor_id: str, version_code: int, history: Sequence[Sequence[Any]], length: int, done: bool = False) -> None:
+    def defer(self, actor_id: str, version_code: int, history: Sequence[Sequence[Any]], length: int, done: bool) -> None:
         """Like :meth:`update`, but fill the fingerprint columns later (a
         slot is allocated now, so slots keep the order actors were added
         in).  ``history``'s first ``length`` entries must not change
@@ -152,7 +152,7 @@ class Resident:
             self._fill(actor_id, self.slots[actor_id], version_code, history, length)
         return len(deferred)
 
-    def update(self, actor_id: str, version_code: int, history: Sequence[Sequence[Any]], length: int, done: bool = False) -> None:
+    def update(self, actor_id: str, version_code: int, history: Sequence[Sequence[Any]], length: int, done: bool) -> None:
         """Bring the actor's row up to date.
 
         ``history`` holds the actor's events (each entry's first item is the

@@ -22,7 +22,7 @@ paths = st.lists(st.sampled_from(TYPES), min_size=1, max_size=6)
 def build(hist, versions, depth=16):
     r = Resident(depth)
     for i, h in enumerate(hist):
-        r.update(f"a{i}", versions[i], [(t,) for t in h], len(h))
+        r.update(f"a{i}", versions[i], [(t,) for t in h], len(h), False)
     return r
 
 
@@ -101,13 +101,13 @@ def test_deferred_rows_fill_to_what_updates_give():
     }
     eager, lazy = Resident(8), Resident(8)
     for actor_id, history in histories.items():
-        eager.update(actor_id, 1, history, len(history))
-        lazy.defer(actor_id, 1, history, len(history))
+        eager.update(actor_id, 1, history, len(history), False)
+        lazy.defer(actor_id, 1, history, len(history), False)
     assert lazy.deferred == 40 and lazy.actor_ids == eager.actor_ids  # slots in the same order
     # an actor that moves on before its row is filled: the newer history wins
     longer = [*histories["a3"], ("APPROVE", ())]
-    eager.update("a3", 2, longer, len(longer))
-    lazy.update("a3", 2, longer, len(longer))
+    eager.update("a3", 2, longer, len(longer), False)
+    lazy.update("a3", 2, longer, len(longer), False)
     assert lazy.sync_some(10) == 29  # a3 was taken off by its update
     assert lazy.deferred == 29
     for path in (["SUBMIT_INFO"], ["SUBMIT_INFO", "PAY_FEE"], ["SUBMIT_INFO", "WAIVE_FEE"]):
@@ -134,8 +134,8 @@ def test_key_order_is_the_stores_key_order_whatever_order_actors_arrive_in(ids):
 
 def test_a_move_changes_only_the_version_and_done_flag_even_of_a_deferred_row():
     r = Resident(4)
-    r.update("a", 1, [("X",), ("Y",)], 2)
-    r.defer("b", 1, [("X",)], 1)
+    r.update("a", 1, [("X",), ("Y",)], 2, False)
+    r.defer("b", 1, [("X",)], 1, False)
     before = [list(column) for column in r._columns]
     r.moved_to("a", 2, True)
     r.moved_to("b", 2, False)

@@ -34,7 +34,7 @@ from typing import Any
 
 from .._fingerprint import to_hex
 from ._actor import iso_time
-from ._migration import MIGRATE, Evaluation, Outcome
+from ._migration import MIGRATE, Evaluation
 
 __all__ = ["DECISION_PAGE", "decision_pages", "decision_view", "find_decision", "page_decisions"]
 
@@ -49,10 +49,7 @@ def decision_pages(
     if not actors:
         return []
     outcomes = evaluation.outcomes  # both in key order already (evaluate_shard)
-    table: dict[Outcome, int] = {}
-    for outcome in outcomes:
-        if outcome not in table:
-            table[outcome] = len(table)
+    table = {outcome: i for i, outcome in enumerate(dict.fromkeys(outcomes))}  # the shard's distinct outcomes
     head: dict[str, Any] = {
         "deploymentId": deployment_id,
         "at": at,

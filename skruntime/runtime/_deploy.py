@@ -41,7 +41,7 @@ import orjson
 import trio
 
 from .._exceptions import NotFound, PreviewStale, ServiceUnavailable, Unprocessable
-from ..store import MetaBatch
+from ..store import MetaBatch, ShardStore
 from ..statechart import Snapshot
 from ._actor import Actor, iso_time
 from ._audit import decision_view, find_decision, page_decisions
@@ -92,7 +92,7 @@ class Move(NamedTuple):
     at: float
 
 
-async def pending_moves(shard_store: Any, cursors: Sequence[tuple[Any, Any]]) -> tuple[dict[str, list[Move]], dict[int, tuple[Any, list[str]]]]:
+async def pending_moves(shard_store: ShardStore, cursors: Sequence[tuple[Any, Any]]) -> tuple[dict[str, list[Move]], dict[int, tuple[Any, list[str]]]]:
     """The moves of a shard's deployments whose migrated actors' records
     may not all be written yet (cursor marked ``actorsPending``), read from
     their pages: ``({actor id: moves, oldest first}, {ordinal: (cursor,

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from ..statechart._model import TimerOp
     from ..statechart._snapshot import Configuration
 
-__all__ = ["Decision", "Evaluation", "Outcome", "ReplayMemo", "combine_tokens", "evaluate_shard"]
+__all__ = ["Evaluation", "Outcome", "ReplayMemo", "combine_tokens", "evaluate_shard"]
 
 MIGRATE = "migrate"
 STAY = "stay"
@@ -90,50 +90,6 @@ class Outcome:
         self.token = "\x00" + orjson.dumps([decision, reason, self.landing_value], option=orjson.OPT_SORT_KEYS).decode() + "\n"
 
 
-class Decision:
-    """One actor's fate in one deployment: the actor value it was made from
-    (actor values are never changed in place, a new event makes a new one,
-    so the id, fingerprint, seq and state are those at decision time) and
-    its outcome."""
-
-    __slots__ = ("actor", "outcome")
-
-    def __init__(self, actor: Actor, outcome: Outcome) -> None:
-        self.actor = actor
-        self.outcome = outcome
-
-    decision = property(lambda self: self.outcome.decision)
-    reason = property(lambda self: self.outcome.reason)
-    prefix_hash = property(lambda self: self.outcome.prefix_hash)
-    k = property(lambda self: self.outcome.k)
-    timers = property(lambda self: self.outcome.timers)
-    diverged_seq = property(lambda self: self.outcome.diverged_seq)
-
-    @property
-    def landing(self) -> Snapshot | None:
-        """Where a migrating actor lands, with its own context."""
-        configuration = self.outcome.landing
-        return None if configuration is None else Snapshot(configuration, self.actor.snapshot.context)
-
-    @property
-    def actor_id(self) -> str:
-        return self.actor.id
-
-    @property
-    def fingerprint(self) -> int:
-        """The actor's last chain value when decided."""
-        return self.actor.fingerprint
-
-    @property
-    def seq(self) -> int:
-        """Its number of handled events when decided."""
-        return self.actor.seq
-
-    @property
-    def from_state(self) -> Any:
-        return self.actor.snapshot.value
-
-
 class Evaluation:
     """One shard's decisions (``actors[i]`` gets ``outcomes[i]``), in the
     store's key order of the actor ids, and their digest."""
@@ -153,10 +109,6 @@ class Evaluation:
         """The decided actors' values (those the decisions were made from)."""
         source = self._source
         return [source[actor_id] for actor_id in self.ids]
-
-    @property
-    def decisions(self) -> list[Decision]:
-        return list(map(Decision, self.actors, self.outcomes))
 
     def __len__(self) -> int:
         return len(self.ids)

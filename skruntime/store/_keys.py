@@ -55,6 +55,7 @@ __all__ = [
     "actor_of_key",
     "actor_prefix",
     "decode_meta_key",
+    "deployment_shard_prefix",
     "decode_shard_key",
     "encode_meta_key",
     "encode_shard_key",
@@ -141,6 +142,12 @@ def actor_prefix(shard: int, actor_id: str) -> bytes:
     if not 1 <= len(raw) <= MAX_ACTOR_ID_BYTES:
         raise ValueError(f"actor id must be 1..{MAX_ACTOR_ID_BYTES} bytes of UTF-8, got {len(raw)}")
     return _SHARD.pack(shard) + bytes((len(raw),)) + raw
+
+
+def deployment_shard_prefix(ordinal: int, shard: int) -> bytes:
+    """``u64 ordinal + shard``: the key prefix of one shard's
+    ``deployment_decisions`` records of one deployment."""
+    return _u64("deployment ordinal", ordinal) + _SHARD.pack(shard)
 
 
 @functools.lru_cache(maxsize=None)

@@ -64,6 +64,7 @@ from ._keys import (
     SHARD_TABLES,
     actor_of_key,
     actor_prefix,
+    deployment_shard_prefix,
     decode_meta_key,
     decode_shard_key,
     encode_meta_key,
@@ -909,7 +910,7 @@ class LmdbShardStore(ShardHandle):
 
     async def deployment_pages(self, ordinal: int) -> list[tuple[str, Any]]:
         """This shard's pages of deployment ``ordinal`` (see ``ShardStore.deployment_pages``)."""
-        prefix = U64.pack(ordinal) + self._shard.to_bytes(2, "big")
+        prefix = deployment_shard_prefix(ordinal, self._shard)
         rows = await self._store._scan_async("deployment_decisions", prefix, prefix, 1 << 62)
         return [(decode_shard_key("deployment_decisions", key)[1][1], value) for key, value in rows]
 
@@ -918,7 +919,7 @@ class LmdbShardStore(ShardHandle):
         (see ``ShardStore.decision_page``)."""
         key, _ = self._store._shard_key("deployment_decisions", self._shard, (ordinal, actor_id))
         await trio.lowlevel.checkpoint()
-        return self._store._floor("deployment_decisions", key, key[: 8 + 2])
+        return self._store._floor("deployment_decisions", key, deployment_shard_prefix(ordinal, self._shard))
 
 class LmdbMetaStore:
     """Metadata reads of an :class:`LmdbStore`."""

@@ -27,6 +27,7 @@ from ._keys import (
     META_TABLES,
     SHARD_TABLES,
     actor_prefix,
+    deployment_shard_prefix,
     decode_meta_key,
     decode_shard_key,
     encode_meta_key,
@@ -235,7 +236,7 @@ class MemoryShardStore(ShardHandle):
 
     async def deployment_pages(self, ordinal: int) -> list[tuple[str, Any]]:
         """This shard's pages of deployment ``ordinal`` (see ``ShardStore.deployment_pages``)."""
-        prefix = U64.pack(ordinal) + self._shard.to_bytes(2, "big")
+        prefix = deployment_shard_prefix(ordinal, self._shard)
         await trio.lowlevel.checkpoint()
         rows = self._store._scan("deployment_decisions", prefix, prefix, 1 << 62)
         return [(decode_shard_key("deployment_decisions", key)[1][1], value) for key, value in rows]
@@ -246,7 +247,7 @@ class MemoryShardStore(ShardHandle):
         key, _ = encode_shard_key("deployment_decisions", self._shard, (ordinal, actor_id), self._store.shard_count)
         await trio.lowlevel.checkpoint()
         found = self._store._tables["deployment_decisions"].floor(key)
-        if found is None or not found[0].startswith(key[: 8 + 2]):
+        if found is None or not found[0].startswith(deployment_shard_prefix(ordinal, self._shard)):
             return None
         return orjson.loads(found[1])
 

@@ -155,7 +155,7 @@ async def test_hash_collision_is_rejected_by_the_exact_comparison(runtime):
     shard.resident.columns[1][slot] = path_hash(PAID)  # bob's hash now collides with the path
     memo = ReplayMemo(Machine(LOAN_V2))
     evaluation = evaluate_shard(shard.index, shard.actors, shard.resident, runtime.version_codes["loan-v1"], tuple(PAID), memo)
-    [bob] = [d for d in evaluation.decisions if d.actor_id == "bob"]
+    bob = dict(zip(evaluation.ids, evaluation.outcomes))["bob"]
     assert (bob.decision, bob.reason) == ("stay", "history-mismatch")
 
 
