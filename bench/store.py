@@ -5,7 +5,17 @@ Measures, in one run and on the same disk:
   (a) raw LMDB: one tiny put per durable (sync) transaction;
   (b) one writer committing encrypted ~500-byte snapshots through the store,
       one commit at a time;
-  (c) N concurrent trio writers (default 64) through the group commit.
+  (c) N concurrent trio writers (default 64) through the group commit;
+
+and, to show where the ceilings are, the same hand-offs with the store's
+work taken out: the store's GroupCommitWriter (its threads, queue and trio
+wake-ups) driving an ``apply`` that does only raw LMDB work:
+
+  (d) one trio writer whose commit is (a)'s tiny durable transaction;
+  (e) N trio writers whose groups put pre-sealed ~500-byte records (no
+      sealing, fencing or batching) in one durable transaction;
+  (f) N trio writers whose groups do nothing at all (the event loop's and
+      the hand-offs' own ceiling).
 
 Usage:
     python bench/store.py [--seconds 5] [--writers 64] [--zstd-level 1] [--append]
@@ -18,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import os
 import platform
 import random
@@ -26,7 +37,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import lmdb
 
@@ -42,8 +55,10 @@ from skruntime._native_loader import native_status  # noqa: E402
 from skruntime.store import LmdbStore, shard_of  # noqa: E402
 from skruntime.store._codec import RecordCodec, dumps  # noqa: E402
 from skruntime.store._keyring import Keyring  # noqa: E402
+from skruntime.store._writer import GroupCommitWriter, Job  # noqa: E402
 
 SHARDS = 64
+ROUNDS = 5  # turns taken by the latency runs (a), (b) and (d)
 
 
 def snapshot(actor: str, seq: int, rng: random.Random) -> dict[str, object]:
@@ -198,6 +213,79 @@ async def bench_concurrent(workdir: Path, level: int, writers: int, seconds: flo
     return count, elapsed, list(lat), per_txn
 
 
+def raw_env(workdir: Path) -> tuple[lmdb.Environment, Any, Path]:
+    path = Path(tempfile.mkdtemp(prefix="floor-", dir=workdir))
+    env = lmdb.open(str(path), map_size=1 << 30, max_dbs=16, sync=True, metasync=True)
+    return env, env.open_db(b"actors"), path
+
+
+def raw_apply(env: lmdb.Environment, db: Any) -> Callable[[list[Job]], None]:
+    """A writer ``apply`` that puts each job's (key, value) payload in one
+    durable transaction and nothing else."""
+
+    def apply(jobs: list[Job]) -> None:
+        with env.begin(write=True) as txn, txn.cursor(db=db) as cursor:
+            cursor.putmulti([job.payload for job in jobs])
+
+    return apply
+
+
+async def bench_floor_single(workdir: Path, n: int) -> list[float]:
+    env, db, path = raw_env(workdir)
+    writer = GroupCommitWriter(raw_apply(env, db), max_records=1000)
+    lat = []
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(writer.run)
+            for i in range(n + 20):
+                t0 = time.perf_counter()
+                await writer.submit(Job((b"k%d" % (i % 1000), b"v"), 1))
+                if i >= 20:  # warm-up
+                    lat.append(time.perf_counter() - t0)
+            writer.close()
+    finally:
+        env.close()
+        shutil.rmtree(path)
+    return lat
+
+
+async def bench_floor_group(workdir: Path, writers: int, seconds: float, *, commit: bool) -> float:
+    """Records/s of ``writers`` trio writers through the store's group-commit
+    writer whose groups are raw durable puts of pre-sealed ~500-byte records
+    (``commit``) or nothing at all."""
+    env, db, path = raw_env(workdir)
+    writer = GroupCommitWriter(raw_apply(env, db) if commit else (lambda jobs: None), max_records=1000)
+    codec = RecordCodec(Keyring.new())
+    count = 0
+    stop_at = 0.0
+    try:
+
+        async def one(i: int) -> None:
+            nonlocal count
+            actor = f"loan-{i:08d}"
+            key = b"\x00" + actor.encode()
+            sealed = codec.encode("actors", key, snapshot(actor, 1, random.Random(i)))
+            while time.perf_counter() < stop_at:
+                await writer.submit(Job((key, sealed), 1))
+                if time.perf_counter() <= stop_at:
+                    count += 1
+
+        async with trio.open_nursery() as nursery:
+            await nursery.start(writer.run)
+            for duration in (0.5, seconds):  # a warm-up, then the measured run
+                count = 0
+                start = time.perf_counter()
+                stop_at = start + duration
+                async with trio.open_nursery() as inner:
+                    for i in range(writers):
+                        inner.start_soon(one, i)
+            writer.close()
+    finally:
+        env.close()
+        shutil.rmtree(path)
+    return count / seconds
+
+
 def machine() -> str:
     return f"{platform.node()}: {machine_info()}, LMDB {'.'.join(map(str, lmdb.version()))}"
 
@@ -206,7 +294,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of the concurrent run")
     parser.add_argument("--writers", type=int, default=64)
-    parser.add_argument("--commits", type=int, default=1000, help="commits in the raw and single-writer runs")
+    parser.add_argument("--commits", type=int, default=1000, help="commits in each of the latency runs (a), (b) and (d)")
     parser.add_argument("--zstd-level", type=int, default=-1)
     parser.add_argument("--append", action="store_true", help="append the results to bench/RESULTS.md")
     args = parser.parse_args()
@@ -215,11 +303,21 @@ def main() -> None:
     workdir.mkdir(parents=True, exist_ok=True)
 
     codec = codec_summary(args.zstd_level)
-    raw = bench_raw(workdir, args.commits)
-    single = trio.run(bench_single, workdir, args.zstd_level, args.commits)
+    # (a), (b) and (d) are compared as latencies: they take turns, in
+    # ROUNDS rounds, so that a slow stretch of the machine hits all three.
+    raw: list[float] = []
+    single: list[float] = []
+    floor_single: list[float] = []
+    per_round = max(1, args.commits // ROUNDS)
+    for _ in range(ROUNDS):
+        raw += bench_raw(workdir, per_round)
+        single += trio.run(bench_single, workdir, args.zstd_level, per_round)
+        floor_single += trio.run(bench_floor_single, workdir, per_round)
     count, elapsed, group_lat, per_txn = trio.run(
         bench_concurrent, workdir, args.zstd_level, args.writers, args.seconds
     )
+    floor_group = trio.run(functools.partial(bench_floor_group, workdir, args.writers, args.seconds, commit=True))
+    floor_loop = trio.run(functools.partial(bench_floor_group, workdir, args.writers, args.seconds, commit=False))
 
     raw_rate = len(raw) / sum(raw)
     single_rate = len(single) / sum(single)
@@ -241,21 +339,46 @@ def main() -> None:
             pct(group_lat, 0.99),
             f"{group_rate / single_rate:.1f}x single writer; {per_txn:.1f} records/txn",
         ),
+        (
+            "(d) ceiling: (a)'s commit behind the writer's hand-offs, 1 trio writer",
+            f"{len(floor_single) / sum(floor_single):,.0f} commits/s",
+            pct(floor_single, 0.5),
+            pct(floor_single, 0.99),
+            f"{pct(floor_single, 0.5) / pct(raw, 0.5):.2f}x raw latency (p50)",
+        ),
+        (
+            f"(e) ceiling: pre-sealed puts behind the writer's hand-offs, {args.writers} trio writers",
+            f"{floor_group:,.0f} records/s",
+            None,
+            None,
+            f"{floor_group / group_rate:.2f}x (c)",
+        ),
+        (
+            f"(f) ceiling: the hand-offs alone (no LMDB), {args.writers} trio writers",
+            f"{floor_loop:,.0f} records/s",
+            None,
+            None,
+            f"{floor_loop / group_rate:.2f}x (c)",
+        ),
     ]
     lines = [
         "| run | throughput | p50 | p99 | ratio |",
         "| --- | ---: | ---: | ---: | --- |",
     ]
     for name, rate, p50, p99, ratio in rows:
-        lines.append(f"| {name} | {rate} | {p50 * 1e6:,.0f} us | {p99 * 1e6:,.0f} us | {ratio} |")
+        p50_text = "" if p50 is None else f"{p50 * 1e6:,.0f} us"
+        p99_text = "" if p99 is None else f"{p99 * 1e6:,.0f} us"
+        lines.append(f"| {name} | {rate} | {p50_text} | {p99_text} | {ratio} |")
     targets = (
         f"Targets: (c) >= 60,000 records/s: {'met' if group_rate >= 60000 else 'NOT met'}; "
         f"(c) >= 15x (b): {'met' if group_rate >= 15 * single_rate else 'NOT met'}; "
-        f"(b) <= 1.3x (a) latency (p50): {'met' if pct(single, 0.5) <= 1.3 * pct(raw, 0.5) else 'NOT met'}."
+        f"(b) <= 1.3x (a) latency (p50): {'met' if pct(single, 0.5) <= 1.3 * pct(raw, 0.5) else 'NOT met'}. "
+        f"Ceilings of this design on this machine: (d) {pct(floor_single, 0.5) / pct(raw, 0.5):.2f}x (a) latency, "
+        f"(e) {floor_group:,.0f} records/s."
     )
     header = (
         f"zstd level {args.zstd_level}; {codec}; store sealer: {native_status()}; "
-        f"{args.writers} writers for {args.seconds:g} s; {args.commits} commits in (a) and (b)."
+        f"{args.writers} writers for {args.seconds:g} s; {args.commits} commits in each of (a), (b) and (d)."
     )
     table = "\n".join(lines)
     print(header)
