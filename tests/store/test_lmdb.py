@@ -394,6 +394,70 @@ async def test_a_key_rotated_by_another_process_is_picked_up(config, tmp_path):
         store.close()
 
 
+def acquire_in_another_process(config, shard: int, epoch: int) -> None:
+    """A second process takes ``shard`` at ``epoch`` while this one runs."""
+    child = textwrap.dedent(
+        f"""
+        import trio
+        from skruntime._config import Config
+        from skruntime.store import LmdbStore
+        config = Config.from_mapping({{"store": {{"data_dir": {str(config.store.data_dir)!r}}},
+                                      "security": {{"master_key": {config.security.master_key!r}}}}})
+        store = LmdbStore.open(config)
+        async def main():
+            async with store.running():
+                await store.acquire({shard}, {epoch})
+        trio.run(main)
+        store.close()
+        """
+    )
+    subprocess.run([sys.executable, "-c", child], check=True, timeout=60)
+
+
+async def test_a_shard_taken_by_another_process_fences_the_next_commit(config):
+    # The writer remembers the epochs between its own transactions; a write
+    # by another process in between must make it read them again.
+    shard_id = shard_of("alice", SHARDS)
+    store = LmdbStore.open(config)
+    try:
+        async with store.running():
+            shard = await store.acquire(shard_id, 1)
+            await fill(store, ["alice"])
+            acquire_in_another_process(config, shard_id, 2)
+            batch = shard.batch()
+            batch.put("actors", "alice", {"late": True})
+            with pytest.raises(Fenced):
+                await store.commit(batch)
+            assert (await shard.get("actors", "alice"))["id"] == "alice"
+    finally:
+        store.close()
+
+
+async def test_a_transaction_that_wrote_nothing_vouches_for_no_later_one(config):
+    # A group whose only commit is fenced writes nothing, so LMDB leaves its
+    # transaction id unused and another process's next commit takes it; the
+    # writer must not then take its following id as "nobody else wrote".
+    (alice,), (bob,) = actors_of(2, 1), actors_of(3, 1)  # two shards
+    store = LmdbStore.open(config)
+    try:
+        async with store.running():
+            other = await store.acquire(shard_of(bob, SHARDS), 1)
+            shard = await store.acquire(shard_of(alice, SHARDS), 1)
+            await fill(store, [alice])  # the writer now knows both epochs
+            stray = other.batch()
+            stray.epoch = 5  # an epoch nobody holds: fenced, nothing written
+            stray.put("actors", bob, {"id": bob})
+            with pytest.raises(Fenced):
+                await store.commit(stray)
+            acquire_in_another_process(config, shard_of(alice, SHARDS), 2)
+            batch = shard.batch()
+            batch.put("actors", alice, {"late": True})
+            with pytest.raises(Fenced):
+                await store.commit(batch)
+    finally:
+        store.close()
+
+
 def test_corrupt_record_error_names_the_record():
     error = CorruptRecordError("events", b"\x00\x01", "bad", actor_id="alice")
     assert "events/0001" in str(error) and "alice" in str(error)
