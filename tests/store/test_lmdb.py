@@ -358,31 +358,39 @@ async def test_close_inside_running_is_refused(config):
     store.close()  # idempotent
 
 
+def in_another_process(config, steps: str) -> None:
+    """Run ``steps`` (statements using ``store``) in a second process that
+    opens the same store and runs its writer, while this one runs."""
+    child = textwrap.dedent(
+        f"""
+        import trio
+        from skruntime._config import Config
+        from skruntime.store import LmdbStore
+        config = Config.from_mapping({{"store": {{"data_dir": {str(config.store.data_dir)!r}}},
+                                      "security": {{"master_key": {config.security.master_key!r}}}}})
+        store = LmdbStore.open(config)
+        async def main():
+            async with store.running():
+        """
+    ) + textwrap.indent(textwrap.dedent(steps).strip("\n"), " " * 8) + "\ntrio.run(main)\nstore.close()\n"
+    subprocess.run([sys.executable, "-c", child], check=True, timeout=60)
+
+
 async def test_a_key_rotated_by_another_process_is_picked_up(config, tmp_path):
     store = LmdbStore.open(config)
     try:
         async with store.running():
             await fill(store, ["alice"])
-            child = textwrap.dedent(
+            in_another_process(
+                config,
                 f"""
-                import trio
-                from skruntime._config import Config
-                from skruntime.store import LmdbStore
-                config = Config.from_mapping({{"store": {{"data_dir": {str(config.store.data_dir)!r}}},
-                                              "security": {{"master_key": {config.security.master_key!r}}}}})
-                store = LmdbStore.open(config)
-                async def main():
-                    async with store.running():
-                        await store.rotate()
-                        shard = await store.acquire({shard_of("bob", SHARDS)}, 1)
-                        batch = shard.batch()
-                        batch.put("actors", "bob", {{"by": "child"}})
-                        await store.commit(batch)
-                trio.run(main)
-                store.close()
-                """
+                await store.rotate()
+                shard = await store.acquire({shard_of("bob", SHARDS)}, 1)
+                batch = shard.batch()
+                batch.put("actors", "bob", {{"by": "child"}})
+                await store.commit(batch)
+                """,
             )
-            subprocess.run([sys.executable, "-c", child], check=True, timeout=60)
             shard = await store.acquire(shard_of("bob", SHARDS), 1)
             assert await shard.get("actors", "bob") == {"by": "child"}  # written under key 2
             await fill(store, ["carol"])  # our next write uses key 2 as well
@@ -396,22 +404,7 @@ async def test_a_key_rotated_by_another_process_is_picked_up(config, tmp_path):
 
 def acquire_in_another_process(config, shard: int, epoch: int) -> None:
     """A second process takes ``shard`` at ``epoch`` while this one runs."""
-    child = textwrap.dedent(
-        f"""
-        import trio
-        from skruntime._config import Config
-        from skruntime.store import LmdbStore
-        config = Config.from_mapping({{"store": {{"data_dir": {str(config.store.data_dir)!r}}},
-                                      "security": {{"master_key": {config.security.master_key!r}}}}})
-        store = LmdbStore.open(config)
-        async def main():
-            async with store.running():
-                await store.acquire({shard}, {epoch})
-        trio.run(main)
-        store.close()
-        """
-    )
-    subprocess.run([sys.executable, "-c", child], check=True, timeout=60)
+    in_another_process(config, f"await store.acquire({shard}, {epoch})")
 
 
 async def test_a_shard_taken_by_another_process_fences_the_next_commit(config):
