@@ -40,7 +40,7 @@ from ._deploy import Deployments, Move, check_expect, pending_moves
 from ._commands import Command, Send, Spawn, Task
 from ._shard import Shard
 from ._worker import Worker, group_shards
-from ._versions import Registry, Version, body_digest
+from ._versions import Registry, Version, body_digest, version_digest
 from ._watch import Hub
 
 __all__ = ["Runtime"]
@@ -340,7 +340,7 @@ class Runtime:
         self._require_ready()
         version_id, parent_id, path, definition = self._check_deploy_body(body)
         expect = check_expect(body)
-        digest = body_digest({k: v for k, v in body.items() if k != "expect"})
+        digest = version_digest(body)
         async with self.deployments.lock:
             existing = self.versions.get(version_id)
             if existing is not None:
@@ -571,6 +571,10 @@ class Runtime:
         self._require_ready()
         if not isinstance(body, Mapping):
             raise BadRequest('the body must be {"events": [...]}')
+        unknown = set(body) - {"events"}
+        if unknown:
+            name = sorted(unknown)[0]
+            raise Unprocessable(f"unknown field {name!r}", f"/{_escape(name)}")
         commands = self.make_batch(body.get("events"))
         await self.submit_batch(commands)
         return await batch_results(commands)

@@ -17,12 +17,22 @@ import orjson
 
 from ..statechart import Machine
 
-__all__ = ["Registry", "Version", "body_digest"]
+__all__ = ["Registry", "Version", "body_digest", "version_digest"]
 
 
 def body_digest(body: Mapping[str, Any]) -> str:
     """SHA-256 of a JSON value with sorted keys (key order does not matter)."""
     return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def version_digest(body: Mapping[str, Any]) -> str:
+    """What makes two deploy bodies "identical" (SPEC section 5): the body
+    without ``expect`` (a guard on applying, not part of the version), and
+    with an explicit ``null`` ``parentId`` or ``historyPath`` the same as an
+    absent one."""
+    return body_digest(
+        {k: v for k, v in body.items() if k != "expect" and not (v is None and k in ("parentId", "historyPath"))}
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,9 @@ async def test_deploy_created_then_idempotent_then_conflict(server: Server) -> N
     assert view["id"] == "loan-v1" and view["parentId"] is None and view["definition"] == LOAN
     again = await server.admin.post("/v1/machines", json={"definition": LOAN, "id": "loan-v1"})
     assert again.status_code == 200 and again.json()["version"] == view
+    # an explicit null parentId or historyPath is the same body as an absent one
+    nulls = await server.admin.post("/v1/machines", json={"id": "loan-v1", "parentId": None, "historyPath": None, "definition": LOAN})
+    assert nulls.status_code == 200 and nulls.json()["version"] == view
     other = dict(LOAN, initial="under_review")
     assert_problem(await server.admin.post("/v1/machines", json={"id": "loan-v1", "definition": other}), 409, "conflict")
 
@@ -264,6 +267,8 @@ async def test_batch_limits(server: Server) -> None:
     assert_problem(await server.write.post("/v1/events/batch", json={"events": [{"actorId": "a", "type": "X"}] * 1001}), 422, "validation")
     assert_problem(await server.write.post("/v1/events/batch", json={"events": {}}), 400, "bad-request")
     assert_problem(await server.write.post("/v1/events/batch", json=[]), 400, "bad-request")
+    body = assert_problem(await server.write.post("/v1/events/batch", json={"events": [], "x": 1}), 422, "validation")
+    assert body["pointer"] == "/x"
 
 
 # -- the HTTP layer itself ---------------------------------------------------------------
