@@ -192,8 +192,13 @@ class Deployments:
         return [evaluate_shard(s.index, s.actors, s.resident, code, path, memo) for s in self.rt.shards]
 
     def preview(self, parent_id: str, path: tuple[str, ...] | None, machine: Any, *, summary: bool) -> dict[str, Any]:
-        memo = ReplayMemo(machine)
-        evaluations = self.evaluate_all(parent_id, path, memo)
+        return self._preview_of(self.evaluate_all(parent_id, path, ReplayMemo(machine)), summary=summary)
+
+    def preview_nothing(self, *, summary: bool) -> dict[str, Any]:
+        """A preview's answer when nothing is evaluated (a redeploy)."""
+        return self._preview_of([], summary=summary)
+
+    def _preview_of(self, evaluations: list[Evaluation], *, summary: bool) -> dict[str, Any]:
         result: dict[str, Any] = {
             "previewToken": combine_tokens(evaluations),
             "counts": aggregate([e.counts() for e in evaluations]),

@@ -368,11 +368,18 @@ class Runtime:
         check_expect(body)
         if parent_id is None:
             raise Unprocessable("a preview needs a parentId: it evaluates the parent's actors", "/parentId")
+        head = {"versionId": version_id, "parentId": parent_id, "historyPath": None if path is None else list(path)}
+        existing = self.versions.get(version_id)
+        if existing is not None:
+            # What the deploy would do: another body is a conflict; the same
+            # body is an idempotent redeploy, which evaluates and moves nothing.
+            if existing.digest != version_digest(body):
+                raise Conflict(f"version {version_id!r} already exists with a different body; deploy a new id")
+            return {**head, "alreadyDeployed": True, **self.deployments.preview_nothing(summary=summary)}
         if parent_id not in self.versions:
             raise NotFound("version", parent_id)
         machine = self._compile(definition)
-        result = self.deployments.preview(parent_id, path, machine, summary=summary)
-        return {"versionId": version_id, "parentId": parent_id, "historyPath": None if path is None else list(path), **result}
+        return {**head, **self.deployments.preview(parent_id, path, machine, summary=summary)}
 
     async def decisions(self, actor_id: str, *, after: int = 0, limit: int = 100) -> tuple[list[dict[str, Any]], int | None]:
         """``GET /v1/actors/{id}/decisions``: oldest first, paged by deployment ordinal."""

@@ -168,6 +168,10 @@ def _schemas() -> dict[str, Any]:
                 "parentId": {"type": "string"},
                 "historyPath": {"type": ["array", "null"], "items": {"type": "string"}},
                 "previewToken": {"type": "string", "description": "Pass as expect.previewToken to deploy exactly these decisions."},
+                "alreadyDeployed": {
+                    "type": "boolean",
+                    "description": "Present (true) when the version is already deployed with this body: its redeploy changes nothing, so nothing is evaluated.",
+                },
                 "counts": _ref("Counts"),
                 "migration": {
                     "type": "object",
@@ -440,12 +444,13 @@ def openapi_document() -> dict[str, Any]:
             "post": _op(
                 "Preview a deploy: the same evaluation, nothing written.",
                 description="Returns who would migrate where, who would stay and why, and a previewToken; "
-                "?summary=true returns the counts only.",
+                "?summary=true returns the counts only. For a version id already deployed: with the same body, "
+                "alreadyDeployed and nothing evaluated (its redeploy changes nothing); with another body, 409.",
                 scope="admin",
                 body="DeployRequest",
                 parameters=[_query("summary", "Counts only.", {"type": "boolean", "default": False})],
                 responses=_ok("The evaluation.", "Preview"),
-                errors=(400, 404, 413, 422),
+                errors=(400, 404, 409, 413, 422),
                 tag="machines",
             )
         },

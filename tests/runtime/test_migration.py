@@ -148,6 +148,24 @@ async def test_stale_preview_token_writes_nothing(runtime):
     assert result["deployment"]["migrated"] == 2
 
 
+async def test_a_preview_of_a_deployed_version_says_what_its_redeploy_does(runtime):
+    # Deploying an existing id again is an idempotent 200 that moves nobody,
+    # or a 409 with another body; the preview must say the same.
+    await loan_story(runtime)
+    await runtime.deploy(V2_BODY)
+    await runtime.spawn({"versionId": "loan-v1", "actorId": "erin"})
+    for event_type in PAID:  # erin would match a new deployment, not this one
+        await runtime.send("erin", {"type": event_type})
+    preview = runtime.preview(V2_BODY)
+    assert preview["alreadyDeployed"] is True
+    assert preview["migration"] == {"wouldMigrate": [], "wouldStay": []}
+    assert preview["counts"] == {"evaluated": 0, "migrated": 0, "stayed": 0, "byReason": {}}
+    result, created = await runtime.deploy({**V2_BODY, "expect": {"previewToken": preview["previewToken"]}})
+    assert not created and runtime.get("erin")["versionId"] == "loan-v1"
+    with pytest.raises(Conflict):
+        runtime.preview({**V2_BODY, "historyPath": ["SUBMIT_INFO"]})
+
+
 async def test_hash_collision_is_rejected_by_the_exact_comparison(runtime):
     await loan_story(runtime)
     shard = runtime.shard_for("bob")
