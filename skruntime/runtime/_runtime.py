@@ -388,6 +388,17 @@ class Runtime:
         actor = shard.current(actor_id)
         return await self.deployments.of_actor(actor_id, actor.version_id, shard, after=after, limit=limit)
 
+    async def migrations(self, actor_id: str) -> list[dict[str, Any]]:
+        """The actor's migrations, oldest first: its ``migrate`` decisions
+        (each with ``seq``, ``fromVersion``, ``toVersion``, ``landingState``
+        and ``time``)."""
+        found: list[dict[str, Any]] = []
+        after: int | None = 0
+        while after is not None:
+            items, after = await self.decisions(actor_id, after=after, limit=100)
+            found.extend(item for item in items if item["decision"] == "migrate")
+        return found
+
     def _check_deploy_body(self, body: Any) -> tuple[str, str | None, tuple[str, ...] | None, dict[str, Any]]:
         if not isinstance(body, Mapping):
             raise BadRequest("the body must be a JSON object")

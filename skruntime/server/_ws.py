@@ -9,8 +9,9 @@ Client frames:
 
 * ``{"op": "subscribe", "actorId": ...}`` or ``{"op": "subscribe",
   "versionId": ...}``; an actor subscription may carry ``"fromSeq": n``:
-  the history events with ``seq > n`` are replayed as change frames first,
-  then live changes follow, with no gap and no duplicate.
+  the history events with ``seq > n`` and the actor's migrations at or
+  after seq n are replayed as change frames first (see ``_Replay``), then
+  live changes follow, with no gap and no duplicate.
 * ``{"op": "unsubscribe", "actorId" | "versionId": ...}``.
 * ``{"op": "send", "id": <correlation>, "actorId": ..., "event": {type,
   payload?, guards?}, "idempotencyKey"?: ...}`` (needs scope ``write``).
@@ -361,29 +362,23 @@ class _Connection:
         self.replaying[actor_id] = stash
         try:
             self.runtime.hub.subscribe(self.sub, actor_id=actor_id)  # before reading: nothing falls in between
-            last = from_seq
+            moves = await self.runtime.migrations(actor_id)
+            replay = _Replay(actor_id, moves, from_seq, self.runtime.actor(actor_id))
             after: int | None = from_seq
             while after is not None:
                 events, after = await self.runtime.history(actor_id, after=after, limit=REPLAY_PAGE)
-                version_id = self.runtime.actor(actor_id).version_id
                 for event in events:
-                    await self._send(
-                        {
-                            "op": "change",
-                            "actorId": actor_id,
-                            "versionId": version_id,
-                            "seq": event["seq"],
-                            "stateValue": event["stateValue"],
-                            "status": event["status"],
-                            "event": event["type"],
-                            "at": event["at"],
-                        }
-                    )
-                    last = event["seq"]
-            self.last_seq[actor_id] = max(last, self.last_seq.get(actor_id, -1))
+                    for frame in replay.frames(event):
+                        await self._send(frame)
+            for frame in replay.rest():
+                await self._send(frame)
+            self.last_seq[actor_id] = max(replay.last, self.last_seq.get(actor_id, -1))
             while stash:  # the drain keeps appending while we send: no await between check and delete
                 live = stash.pop(0)
-                if live["event"] is None or live["seq"] > self.last_seq[actor_id]:
+                if live["event"] is None:
+                    if (live["seq"], live["versionId"]) not in replay.moved:
+                        await self._send(live)
+                elif live["seq"] > self.last_seq[actor_id]:
                     self.last_seq[actor_id] = max(live["seq"], self.last_seq[actor_id])
                     await self._send(live)
         finally:
@@ -411,6 +406,67 @@ class _Connection:
                 await self._send(frame)
         except Overflowed:
             self.close(CLOSE_OVERFLOW, "the watcher fell behind; reconnect and resume with fromSeq")
+
+
+class _Replay:
+    """The change frames of an actor's past, for a resume from ``fromSeq``:
+    a frame per history event after ``from_seq``, each with the version the
+    actor was on when it handled it, and a migration frame (``event: null``,
+    the new version) for each of the actor's migrations at or after
+    ``from_seq``, where it happened: a move at seq n came after event n.
+    """
+
+    def __init__(self, actor_id: str, moves: list[dict[str, Any]], from_seq: int, actor: Any) -> None:
+        self.actor_id = actor_id
+        self.moves = moves
+        self.pending = [move for move in moves if move["seq"] >= from_seq]
+        self.actor = actor
+        self.last = from_seq
+        self.moved: set[tuple[int, str]] = set()  # (seq, version) of the migration frames replayed
+
+    def frames(self, event: Mapping[str, Any]) -> list[dict[str, Any]]:
+        seq = event["seq"]
+        out = self._moves_before(seq)
+        version_id = next((move["fromVersion"] for move in self.moves if move["seq"] >= seq), self.actor.version_id)
+        out.append(
+            {
+                "op": "change",
+                "actorId": self.actor_id,
+                "versionId": version_id,
+                "seq": seq,
+                "stateValue": event["stateValue"],
+                "status": event["status"],
+                "event": event["type"],
+                "at": event["at"],
+            }
+        )
+        self.last = seq
+        return out
+
+    def rest(self) -> list[dict[str, Any]]:
+        """The migrations after the last event."""
+        return self._moves_before(None)
+
+    def _moves_before(self, seq: int | None) -> list[dict[str, Any]]:
+        out = []
+        while self.pending and (seq is None or self.pending[0]["seq"] < seq):
+            move = self.pending.pop(0)
+            latest = move is self.moves[-1] and move["seq"] == self.actor.seq
+            out.append(
+                {
+                    "op": "change",
+                    "actorId": self.actor_id,
+                    "versionId": move["toVersion"],
+                    "seq": move["seq"],
+                    "stateValue": move["landingState"],
+                    # a move followed by anything was not into a final state
+                    "status": self.actor.snapshot.status if latest else "active",
+                    "event": None,
+                    "at": move["time"],
+                }
+            )
+            self.moved.add((move["seq"], move["toVersion"]))
+        return out
 
 
 def _submitted(commands: list[Send | RequestError]) -> int:

@@ -89,6 +89,49 @@ async def test_resume_from_seq_replays_then_goes_live(server: Server) -> None:
         assert [f["seq"] for f in live] == [6, 7]
 
 
+def renamed_ring(prefix: str) -> dict[str, Any]:
+    """RING with its states named ``<prefix>0..2``."""
+    return {
+        "id": "ring",
+        "initial": f"{prefix}0",
+        "states": {f"{prefix}{i}": {"on": {"NEXT": f"{prefix}{(i + 1) % 3}"}} for i in range(3)},
+    }
+
+
+async def test_a_resume_replays_migrations_where_they_happened(server: Server) -> None:
+    # r handles two events on v1, moves to v2 (landing in t2 by replay),
+    # handles one more, and moves to v3; a resume must tell all of it, each
+    # event with the version that handled it.
+    await server.deploy("ring-v1", RING)
+    await server.spawn("ring-v1", "r")
+    for _ in range(2):
+        await server.send("r", "NEXT")
+    for version, parent, prefix in (("ring-v2", "ring-v1", "t"), ("ring-v3", "ring-v2", "u")):
+        body = {"id": version, "parentId": parent, "definition": renamed_ring(prefix)}
+        deployed = await server.admin.post("/v1/machines", json=body)
+        assert deployed.status_code == 201 and deployed.json()["deployment"]["migrated"] == 1, deployed.text
+        if version == "ring-v2":
+            await server.send("r", "NEXT")
+    expected = [
+        (1, "ring-v1", "s1", "NEXT"),
+        (2, "ring-v1", "s2", "NEXT"),
+        (2, "ring-v2", "t2", None),
+        (3, "ring-v2", "t0", "NEXT"),
+        (3, "ring-v3", "u0", None),
+    ]
+    for from_seq, first in ((0, 0), (2, 2), (3, 4)):
+        async with watch(server, server.keys["read"]) as ws:
+            await send(ws, {"op": "subscribe", "actorId": "r", "fromSeq": from_seq})
+            frames = [await receive(ws) for _ in expected[first:]]
+            assert [(f["seq"], f["versionId"], f["stateValue"], f["event"]) for f in frames] == expected[first:]
+            assert all(f["status"] == "active" and f["at"].endswith("Z") for f in frames)
+            await server.send("r", "NEXT")
+            live = await receive(ws)
+            assert (live["versionId"], live["event"]) == ("ring-v3", "NEXT")
+    current = (await server.read.get("/v1/actors/r")).json()
+    assert (current["versionId"], current["seq"]) == ("ring-v3", 6)
+
+
 async def test_resume_while_events_flow_has_no_gap_and_no_duplicate(server: Server) -> None:
     await server.deploy("ring-v1", RING)
     await server.spawn("ring-v1", "r")
