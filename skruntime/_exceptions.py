@@ -406,19 +406,28 @@ class Unprocessable(RequestError):
     answer that is not a boolean, a reused idempotency key, ...).
 
     Attributes:
-        pointer: JSON Pointer into the request body, when there is one.
+        pointer: JSON Pointer into the request body, when the problem is in
+            the body.
+        parameter: the query parameter or header at fault, when it is one of
+            those.
     """
 
     status = 422
     slug = "validation"
     title = "Unprocessable request"
 
-    def __init__(self, detail: str, pointer: str | None = None) -> None:
+    def __init__(self, detail: str, pointer: str | None = None, *, parameter: str | None = None) -> None:
         super().__init__(detail)
         self.pointer = pointer
+        self.parameter = parameter
 
     def extensions(self) -> dict[str, object]:
-        return {} if self.pointer is None else {"pointer": self.pointer}
+        found: dict[str, object] = {}
+        if self.pointer is not None:
+            found["pointer"] = self.pointer
+        if self.parameter is not None:
+            found["parameter"] = self.parameter
+        return found
 
 
 class InvalidDefinition(Unprocessable):

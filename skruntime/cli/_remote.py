@@ -62,7 +62,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     p = command("send", "send an event to an actor", _send)
     p.add_argument("actor_id")
     p.add_argument("event_type")
-    p.add_argument("--payload", help="JSON value")
+    p.add_argument("--payload", help="JSON object")
     p.add_argument("--guard", action="append", default=[], metavar="NAME=true|false", help="guard answer (repeatable)")
     p.add_argument("--idempotency-key")
 

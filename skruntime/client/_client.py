@@ -106,7 +106,7 @@ class BaseClient:
         return body
 
     @staticmethod
-    def _event_body(event_type: str, payload: Any, guards: Mapping[str, bool] | None) -> dict[str, Any]:
+    def _event_body(event_type: str, payload: Mapping[str, Any] | None, guards: Mapping[str, bool] | None) -> dict[str, Any]:
         body: dict[str, Any] = {"type": event_type}
         if payload is not None:
             body["payload"] = payload
@@ -212,7 +212,7 @@ class Client(BaseClient):
         data, _ = self._request("POST", "/v1/actors", json_body=body)
         return Actor.from_json(data)
 
-    def send(self, actor_id: str, event_type: str, *, payload: Any = None, guards: Mapping[str, bool] | None = None,
+    def send(self, actor_id: str, event_type: str, *, payload: Mapping[str, Any] | None = None, guards: Mapping[str, bool] | None = None,
              idempotency_key: str | None = None) -> SendResult:
         """Send an event; returns once it is durable.  Retried on transport
         errors and 503 with the same idempotency key (generated if not given),
@@ -366,7 +366,7 @@ class AsyncClient(BaseClient):
         data, _ = await self._request("POST", "/v1/actors", json_body=body)
         return Actor.from_json(data)
 
-    async def send(self, actor_id: str, event_type: str, *, payload: Any = None, guards: Mapping[str, bool] | None = None,
+    async def send(self, actor_id: str, event_type: str, *, payload: Mapping[str, Any] | None = None, guards: Mapping[str, bool] | None = None,
                    idempotency_key: str | None = None) -> SendResult:
         key = idempotency_key or uuid.uuid4().hex
         data, _ = await self._request("POST", f"/v1/actors/{actor_id}/events", json_body=self._event_body(event_type, payload, guards),

@@ -451,7 +451,7 @@ def _decode_page_cursor(cursor: str | None) -> tuple[str | None, int]:
             return after_page, skip
     except (ValueError, TypeError, orjson.JSONDecodeError):
         pass
-    raise Unprocessable("cursor is not one this server issued", "cursor")
+    raise Unprocessable("cursor is not one this server issued", parameter="cursor")
 
 
 def check_expect(body: Mapping[str, Any]) -> str | None:

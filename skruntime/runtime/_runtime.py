@@ -518,13 +518,17 @@ class Runtime:
         if guards is not None:
             guards = check_guards(guards, f"{_at(pointer, index)}/guards")
         payload = body.get("payload")
-        if payload is not None and isinstance(payload, (dict, list, Mapping)):
+        if payload is not None:
+            if type(payload) is not dict and not isinstance(payload, Mapping):
+                raise Unprocessable("payload must be a JSON object", f"{_at(pointer, index)}/payload")
             check_depth(payload, f"{_at(pointer, index)}/payload")
         digest = None
         if idempotency_key is not None:
             if not 1 <= len(idempotency_key) <= 256:
                 where = _at(pointer, index)
-                raise Unprocessable("an idempotency key is 1-256 characters", f"{where}/idempotencyKey" if where else None)
+                if where:
+                    raise Unprocessable("an idempotency key is 1-256 characters", f"{where}/idempotencyKey")
+                raise Unprocessable("an idempotency key is 1-256 characters", parameter="Idempotency-Key")
             event = {k: v for k, v in body.items() if k != "actorId" and k != "idempotencyKey"}
             digest = body_digest({"actorId": actor_id, **event})
         return Send(actor_id, shard_index(actor_id, len(self.shards)), event_type, payload, guards, idempotency_key, digest)
@@ -786,7 +790,7 @@ def _decode_cursor(cursor: str | None, shards: int) -> tuple[int, int]:
         shard_text, position_text = raw.split(":")
         shard, position = int(shard_text), int(position_text)
     except (ValueError, UnicodeDecodeError):
-        raise Unprocessable("cursor is not one this server issued", "cursor") from None
+        raise Unprocessable("cursor is not one this server issued", parameter="cursor") from None
     if not (0 <= shard < shards and position >= 0):
-        raise Unprocessable("cursor is not one this server issued", "cursor")
+        raise Unprocessable("cursor is not one this server issued", parameter="cursor")
     return shard, position

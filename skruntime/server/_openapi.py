@@ -78,7 +78,13 @@ def _schemas() -> dict[str, Any]:
         "description": "Guard answers: guard name -> true/false. Unanswered guards are false.",
         "additionalProperties": {"type": "boolean"},
     }
-    event_type = {"type": "string", "minLength": 1, "maxLength": 128, "description": "No control characters; 'xstate.' is reserved."}
+    path_item = {"type": "string", "minLength": 1, "maxLength": 128, "description": "An event type as history holds it (timer events included)."}
+    event_type = {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 128,
+        "description": "No control characters; types starting with 'xstate.' are the runtime's own (timers, spawn) and cannot be sent.",
+    }
     identifier = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:@~-]{0,127}$"}
     effect = {
         "type": "object",
@@ -110,7 +116,7 @@ def _schemas() -> dict[str, Any]:
             "properties": {
                 "id": identifier,
                 "parentId": identifier,
-                "historyPath": {"type": "array", "items": event_type, "maxItems": 256},
+                "historyPath": {"type": "array", "items": path_item, "maxItems": 256},
                 "definition": {"type": "object", "description": "An XState v5 machine config (JSON)."},
                 "expect": {"type": "object", "properties": {"previewToken": {"type": "string"}}},
             },
@@ -284,7 +290,7 @@ def _schemas() -> dict[str, Any]:
             "type": "object",
             "required": ["type"],
             "additionalProperties": False,
-            "properties": {"type": event_type, "payload": {}, "guards": guards},
+            "properties": {"type": event_type, "payload": {"type": "object"}, "guards": guards},
         },
         "SendResponse": {
             "type": "object",
@@ -306,7 +312,7 @@ def _schemas() -> dict[str, Any]:
                 "seq": {"type": "integer"},
                 "type": {"type": "string"},
                 "at": _TIME,
-                "payload": {},
+                "payload": {"type": "object"},
                 "guards": guards,
                 "stateValue": _STATE_VALUE,
                 "status": {"type": "string"},
@@ -327,7 +333,7 @@ def _schemas() -> dict[str, Any]:
             "properties": {
                 "actorId": {"type": "string"},
                 "type": event_type,
-                "payload": {},
+                "payload": {"type": "object"},
                 "guards": guards,
                 "idempotencyKey": {"type": "string", "minLength": 1, "maxLength": 256},
             },

@@ -421,7 +421,7 @@ def _deployment_cursor(cursor: str | None) -> int | None:
         return None
     prefix, _, number = cursor.partition("-")
     if prefix != "dep" or not number.isascii() or not number.isdigit() or len(number) > 18:
-        raise Unprocessable("cursor is not one this server issued", "cursor")
+        raise Unprocessable("cursor is not one this server issued", parameter="cursor")
     return int(number)
 
 

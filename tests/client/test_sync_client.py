@@ -82,8 +82,13 @@ def test_every_remaining_call(sk, process_server):
     sender = threading.Timer(0.3, send_later)
     sender.start()
     for frame in sk.watch(actor_id="s5", from_seq=0):
-        frames.append((frame["seq"], frame["stateValue"]))
-        if len(frames) == 2:
+        frames.append((frame["seq"], frame["versionId"], frame["stateValue"], frame["event"]))
+        if len(frames) == 3:
             break
     sender.join()
-    assert frames == [(1, "under_review"), (2, "awaiting_docs")]
+    # the replay tells the migration to loan-v3 too, after the event it followed
+    assert frames == [
+        (1, "loan-v1", "under_review", "SUBMIT_INFO"),
+        (1, "loan-v3", "under_review", None),
+        (2, "loan-v3", "awaiting_docs", "PAY_FEE"),
+    ]

@@ -88,7 +88,7 @@ async def test_idempotent_retries(runtime):
     again = await runtime.send("c", {"type": "NEXT"}, idempotency_key="k1")
     assert again == first and runtime.get("c")["seq"] == 1
     with pytest.raises(Unprocessable):
-        await runtime.send("c", {"type": "NEXT", "payload": 1}, idempotency_key="k1")
+        await runtime.send("c", {"type": "NEXT", "payload": {"n": 1}}, idempotency_key="k1")
 
 
 async def test_concurrent_senders_apply_in_arrival_order(runtime):
@@ -97,7 +97,7 @@ async def test_concurrent_senders_apply_in_arrival_order(runtime):
     acks = []
 
     async def sender(i):
-        result = await runtime.send("c", {"type": "NEXT", "payload": i})
+        result = await runtime.send("c", {"type": "NEXT", "payload": {"i": i}})
         acks.append((result["seq"], i))
 
     async with trio.open_nursery() as nursery:
@@ -106,14 +106,14 @@ async def test_concurrent_senders_apply_in_arrival_order(runtime):
     events, _ = await runtime.history("c", limit=1000)
     assert [e["seq"] for e in events] == list(range(1, 201))
     by_seq = dict(acks)
-    assert all(by_seq[e["seq"]] == e["payload"] for e in events)
+    assert all(by_seq[e["seq"]] == e["payload"]["i"] for e in events)
     assert runtime.get("c")["stateValue"] == "s0"  # 200 steps around a 10-cycle
 
 
 async def test_batch_keeps_order_and_isolates_failures(runtime):
     await runtime.deploy({"id": "c-v1", "definition": COUNTER})
     await runtime.spawn({"versionId": "c-v1", "actorId": "c"})
-    items = [{"actorId": "c", "type": "NEXT", "payload": i} for i in range(5)]
+    items = [{"actorId": "c", "type": "NEXT", "payload": {"i": i}} for i in range(5)]
     items.insert(2, {"actorId": "ghost", "type": "NEXT"})
     items.insert(3, {"actorId": "c", "type": 7})
     results = await runtime.send_batch({"events": items})
@@ -188,16 +188,16 @@ async def test_json_nested_too_deep_is_refused_everywhere(runtime):
     await runtime.deploy({"id": "loan-v1", "definition": LOAN_V1})
     await runtime.spawn({"versionId": "loan-v1", "actorId": "a"})
     for call, pointer in (
-        (runtime.send("a", {"type": "SUBMIT_INFO", "payload": deep}), "/payload"),
+        (runtime.send("a", {"type": "SUBMIT_INFO", "payload": {"d": deep}}), "/payload"),
         (runtime.spawn({"versionId": "loan-v1", "actorId": "b", "context": {"x": deep}}), "/context"),
         (runtime.deploy({"id": "v9", "definition": {**LOAN_V1, "states": {**LOAN_V1["states"], "approved": {"type": "final", "meta": deep}}}}), "/definition"),
     ):
         with pytest.raises(Unprocessable) as info:
             await call
         assert info.value.pointer == pointer and "nested" in info.value.detail
-    [result] = await runtime.send_batch({"events": [{"actorId": "a", "type": "SUBMIT_INFO", "payload": deep}]})
+    [result] = await runtime.send_batch({"events": [{"actorId": "a", "type": "SUBMIT_INFO", "payload": {"d": deep}}]})
     assert (result["status"], result["pointer"]) == (422, "/events/0/payload")
-    assert (await runtime.send("a", {"type": "SUBMIT_INFO", "payload": orjson.loads("[" * 60 + "]" * 60)}))["seq"] == 1
+    assert (await runtime.send("a", {"type": "SUBMIT_INFO", "payload": {"d": orjson.loads("[" * 60 + "]" * 60)}}))["seq"] == 1
 
 
 async def test_an_unexpected_error_discards_its_turn_not_the_worker(runtime, monkeypatch):
@@ -265,7 +265,7 @@ async def test_the_next_turn_applies_while_one_commits_and_answers_after_it(runt
     answers = []
 
     async def send(i):
-        answers.append((i, (await runtime.send("c", {"type": "NEXT", "payload": i}))["seq"]))
+        answers.append((i, (await runtime.send("c", {"type": "NEXT", "payload": {"i": i}}))["seq"]))
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(send, 0)
@@ -278,7 +278,7 @@ async def test_the_next_turn_applies_while_one_commits_and_answers_after_it(runt
         gate.set()
     assert sorted(answers) == [(0, 1), (1, 2)] and stacked == [False, True]
     events, _ = await runtime.history("c")
-    assert [(e["seq"], e["payload"]) for e in events] == [(1, 0), (2, 1)]
+    assert [(e["seq"], e["payload"]) for e in events] == [(1, {"i": 0}), (2, {"i": 1})]
 
 
 async def test_a_turn_built_on_a_failed_commit_is_applied_again(runtime, monkeypatch):
@@ -291,7 +291,7 @@ async def test_a_turn_built_on_a_failed_commit_is_applied_again(runtime, monkeyp
 
     async def send(i):
         try:
-            outcomes[i] = (await runtime.send("c", {"type": "NEXT", "payload": i}, idempotency_key=f"k{i}"))["seq"]
+            outcomes[i] = (await runtime.send("c", {"type": "NEXT", "payload": {"i": i}}, idempotency_key=f"k{i}"))["seq"]
         except ServiceUnavailable as exc:
             outcomes[i] = exc
 
@@ -307,10 +307,10 @@ async def test_a_turn_built_on_a_failed_commit_is_applied_again(runtime, monkeyp
     # again on the durable state: it is seq 1, not 2, and nothing has a gap
     assert isinstance(outcomes[0], ServiceUnavailable) and outcomes[1] == 1
     events, _ = await runtime.history("c")
-    assert [(e["seq"], e["payload"]) for e in events] == [(1, 1)]
+    assert [(e["seq"], e["payload"]) for e in events] == [(1, {"i": 1})]
     assert runtime.get("c")["seq"] == 1 and runtime.get("c")["stateValue"] == "s1"
     # the failed request's idempotency key was not remembered: a retry applies
-    assert (await runtime.send("c", {"type": "NEXT", "payload": 0}, idempotency_key="k0"))["seq"] == 2
+    assert (await runtime.send("c", {"type": "NEXT", "payload": {"n": 0}}, idempotency_key="k0"))["seq"] == 2
 
 
 async def test_pipelined_turns_checkpoint_as_often_as_sequential_ones(runtime, monkeypatch):
@@ -356,7 +356,7 @@ async def test_a_request_answered_503_is_not_applied_when_its_turn_is_applied_ag
     bug = {"armed": True}
 
     def buggy(self, command, pending, batch):
-        if bug["armed"] and getattr(command, "payload", None) == "boom":
+        if bug["armed"] and getattr(command, "payload", None) == {"call": "boom"}:
             bug["armed"] = False
             raise RuntimeError("a bug")
         return original(self, command, pending, batch)
@@ -366,12 +366,12 @@ async def test_a_request_answered_503_is_not_applied_when_its_turn_is_applied_ag
 
     async def first():
         try:
-            outcomes["first"] = await runtime.send("c", {"type": "NEXT", "payload": "first"})
+            outcomes["first"] = await runtime.send("c", {"type": "NEXT", "payload": {"call": "first"}})
         except ServiceUnavailable as exc:
             outcomes["first"] = exc
 
     async def batch():  # one turn: "ok" applies, then the bug fails both
-        events = [{"actorId": "c", "type": "NEXT", "payload": p} for p in ("ok", "boom")]
+        events = [{"actorId": "c", "type": "NEXT", "payload": {"call": p}} for p in ("ok", "boom")]
         outcomes["batch"] = await runtime.send_batch({"events": events})
 
     async with trio.open_nursery() as nursery:
@@ -385,9 +385,9 @@ async def test_a_request_answered_503_is_not_applied_when_its_turn_is_applied_ag
     assert isinstance(outcomes["first"], ServiceUnavailable)
     assert [r["status"] for r in outcomes["batch"]] == [503, 503]
     # every request was answered 503: none was applied (the next one is seq 1)
-    assert (await runtime.send("c", {"type": "NEXT", "payload": "after"}))["seq"] == 1
+    assert (await runtime.send("c", {"type": "NEXT", "payload": {"call": "after"}}))["seq"] == 1
     events, _ = await runtime.history("c")
-    assert [e["payload"] for e in events] == ["after"]
+    assert [e["payload"] for e in events] == [{"call": "after"}]
 
 
 async def test_memoised_checks_do_not_keep_long_strings(runtime):

@@ -138,7 +138,8 @@ async def test_list_filters_and_paging(server: Server) -> None:
     assert_problem(await read.get("/v1/actors", params={"limit": "1001"}), 400, "bad-request")
     assert_problem(await read.get("/v1/actors", params={"limit": "ten"}), 400, "bad-request")
     assert_problem(await read.get("/v1/actors", params={"versionId": "nope"}), 404, "not-found")
-    assert_problem(await read.get("/v1/actors", params={"cursor": "garbage!"}), 422, "validation")
+    body = assert_problem(await read.get("/v1/actors", params={"cursor": "garbage!"}), 422, "validation")
+    assert body["parameter"] == "cursor" and "pointer" not in body  # a query parameter is no place in the body
 
 
 # -- events ----------------------------------------------------------------------------------
@@ -181,6 +182,10 @@ async def test_send_errors(server: Server) -> None:
     assert_problem(await server.send("alice", "BAD\x00TYPE"), 422, "validation")
     assert_problem(await server.send("alice", "SUBMIT_INFO", guards={"g": "yes"}), 422, "validation")
     assert_problem(await server.send("alice", "SUBMIT_INFO", extra=1), 422, "validation")
+    for payload in ("a string", 7, [1], True):  # a payload is an object (SPEC section 3)
+        assert assert_problem(await server.send("alice", "SUBMIT_INFO", payload=payload), 422, "validation")["pointer"] == "/payload"
+    # the runtime's own event types (timers, spawn) cannot be sent
+    assert_problem(await server.send("alice", "xstate.after.1000.loan.submitted"), 422, "validation")
     write = server.write
     assert_problem(await write.post("/v1/actors/alice/events", json={"type": 5}), 422, "validation")
     assert_problem(await write.post("/v1/actors/alice/events", json=["SUBMIT_INFO"]), 400, "bad-request")
@@ -211,7 +216,8 @@ async def test_idempotent_retries(server: Server) -> None:
     other = await server.write.post("/v1/actors/r/events", json={"type": "NEXT", "payload": {"n": 2}}, headers=headers)
     assert_problem(other, 422, "validation")
     assert (await server.read.get("/v1/actors/r")).json()["seq"] == 1  # applied once
-    assert_problem(await server.write.post("/v1/actors/r/events", json={"type": "NEXT"}, headers={"Idempotency-Key": "k" * 257}), 422, "validation")
+    body = assert_problem(await server.write.post("/v1/actors/r/events", json={"type": "NEXT"}, headers={"Idempotency-Key": "k" * 257}), 422, "validation")
+    assert body["parameter"] == "Idempotency-Key" and "pointer" not in body
 
 
 async def test_concurrent_senders_to_one_actor_keep_order(server: Server) -> None:

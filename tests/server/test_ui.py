@@ -147,6 +147,6 @@ async def test_list_deployments_paged_with_counts(server: Server) -> None:
 async def test_list_deployments_errors(server: Server) -> None:
     async with server.client() as anonymous:
         assert_problem(await anonymous.get("/v1/deployments"), 401, "unauthorized")
-    assert_problem(await server.read.get("/v1/deployments", params={"cursor": "nope"}), 422, "validation")
+    assert assert_problem(await server.read.get("/v1/deployments", params={"cursor": "nope"}), 422, "validation")["parameter"] == "cursor"
     assert_problem(await server.read.get("/v1/deployments", params={"cursor": "dep-x"}), 422, "validation")
     assert_problem(await server.read.get("/v1/deployments", params={"limit": 0}), 400, "bad-request")
