@@ -394,7 +394,11 @@ Authenticate with the Authorization header, or with a first frame
 
 Client frames: {"op": "subscribe", "actorId" | "versionId", "fromSeq"?},
 {"op": "unsubscribe", "actorId" | "versionId"},
-{"op": "send", "id", "actorId", "event": {type, payload?, guards?}, "idempotencyKey"?}.
+{"op": "send", "id", "actorId", "event": {type, payload?, guards?}, "idempotencyKey"?},
+{"op": "batch", "id", "events": [{actorId, type, payload?, guards?, idempotencyKey?}, ...]}
+(at most 1,000 events, as POST /v1/events/batch takes them; answered by one result frame).
+A resume with fromSeq replays the actor's history events after that seq and its
+migrations at or after it, then goes live.
 
 Server frames: {"op": "change", actorId, versionId, seq, stateValue, status, event, at},
 {"op": "result", id, status, body}, {"op": "error", status, type, detail}.
@@ -618,7 +622,7 @@ def openapi_document() -> dict[str, Any]:
                 "security": [{"bearerAuth": []}, {}],
                 "x-scope": "read",
                 "x-websocket": True,
-                "responses": {"101": {"description": "Switching protocols."}, **_errors(401, 503)},
+                "responses": {"101": {"description": "Switching protocols."}, **_errors(401, 426, 503)},
             }
         },
     }

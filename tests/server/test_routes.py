@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import trio
 
 from .conftest import LOAN, MAX_BODY, RING, Server, assert_problem
@@ -290,6 +292,34 @@ async def test_unknown_route_and_wrong_method(server: Server) -> None:
     assert set(response.headers["allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
     assert_problem(await server.admin.delete("/v1/machines/loan-v1"), 405, "method-not-allowed")
     assert_problem(await server.admin.patch("/v1/keys"), 405, "method-not-allowed")
+
+
+async def raw_exchange(server: Server, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send raw bytes, read the answer until the server closes."""
+    host, port = server.host_port
+    stream = await trio.open_tcp_stream(host, port)
+    async with stream:
+        await stream.send_all(request)
+        data = b""
+        with trio.fail_after(5):
+            while chunk := await stream.receive_some(65536):
+                data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {name.strip().lower(): value.strip() for name, value in (line.split(":", 1) for line in lines)}
+    return int(status_line.split()[1]), headers, body
+
+
+async def test_requests_the_http_layer_refuses_get_problem_documents(server: Server) -> None:
+    # hypercorn answers these itself, before the application runs
+    for request, status, slug in (
+        (b"GARBAGE\r\n\r\n", 400, "bad-request"),
+        (b"GET /healthz HTTP/1.1\r\nhost: x\r\nx-big: " + b"a" * 70_000 + b"\r\n\r\n", 431, "headers-too-large"),
+    ):
+        got, headers, body = await raw_exchange(server, request)
+        assert got == status and headers["content-type"] == "application/problem+json"
+        problem = json.loads(body)
+        assert (problem["status"], problem["type"]) == (status, f"urn:skruntime:problem:{slug}") and problem["title"]
 
 
 async def test_oversize_body(server: Server) -> None:
