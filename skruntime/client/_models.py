@@ -118,7 +118,7 @@ class Event:
 
     seq: int
     type: str
-    at: str
+    time: str
     state_value: Any
     status: str
     payload: Any = None
@@ -126,7 +126,7 @@ class Event:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Event:
-        return cls(data["seq"], data["type"], data["at"], data.get("stateValue"), data.get("status", ""),
+        return cls(data["seq"], data["type"], data["time"], data.get("stateValue"), data.get("status", ""),
                    data.get("payload"), data.get("guards"))
 
 

@@ -736,7 +736,7 @@ def replay_tail(
 
 def event_view(record: Mapping[str, Any]) -> dict[str, Any]:
     """An ``events`` record as the API shows it."""
-    view = {"seq": record["seq"], "type": record["type"], "at": iso_time(record["at"])}
+    view = {"seq": record["seq"], "type": record["type"], "time": iso_time(record["at"])}
     if "payload" in record:
         view["payload"] = record["payload"]
     if "guards" in record:

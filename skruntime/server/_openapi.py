@@ -307,11 +307,11 @@ def _schemas() -> dict[str, Any]:
         },
         "HistoryEvent": {
             "type": "object",
-            "required": ["seq", "type", "at", "stateValue", "status"],
+            "required": ["seq", "type", "time", "stateValue", "status"],
             "properties": {
                 "seq": {"type": "integer"},
                 "type": {"type": "string"},
-                "at": _TIME,
+                "time": _TIME,
                 "payload": {"type": "object"},
                 "guards": guards,
                 "stateValue": _STATE_VALUE,

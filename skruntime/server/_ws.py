@@ -437,7 +437,7 @@ class _Replay:
                 "stateValue": event["stateValue"],
                 "status": event["status"],
                 "event": event["type"],
-                "at": event["at"],
+                "at": event["time"],
             }
         )
         self.last = seq

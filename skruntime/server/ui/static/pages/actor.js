@@ -180,7 +180,7 @@ function eventItem(ev) {
     h("span", { class: "state" }, stateText(ev.stateValue)),
     ev.status === "done" ? h("span", { class: "pill" }, "done") : null,
     " ",
-    timeEl(ev.at),
+    timeEl(ev.time),
     extra.length ? h("div", { class: "event-extra" }, extra) : null,
   );
 }
