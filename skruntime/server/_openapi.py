@@ -397,8 +397,8 @@ Client frames: {"op": "subscribe", "actorId" | "versionId", "fromSeq"?},
 {"op": "send", "id", "actorId", "event": {type, payload?, guards?}, "idempotencyKey"?},
 {"op": "batch", "id", "events": [{actorId, type, payload?, guards?, idempotencyKey?}, ...]}
 (at most 1,000 events, as POST /v1/events/batch takes them; answered by one result frame).
-A resume with fromSeq replays the actor's history events after that seq and its
-migrations at or after it, then goes live.
+A subscription with fromSeq first replays the history events after that seq and the
+migrations at or after it (for a version: what its watchers saw), then goes live.
 
 Server frames: {"op": "change", actorId, versionId, seq, stateValue, status, event, at},
 {"op": "result", id, status, body}, {"op": "error", status, type, detail}.

@@ -8,10 +8,11 @@ invalid header is refused during the handshake (HTTP 401 problem+json).
 Client frames:
 
 * ``{"op": "subscribe", "actorId": ...}`` or ``{"op": "subscribe",
-  "versionId": ...}``; an actor subscription may carry ``"fromSeq": n``:
-  the history events with ``seq > n`` and the actor's migrations at or
-  after seq n are replayed as change frames first (see ``_Replay``), then
-  live changes follow, with no gap and no duplicate.
+  "versionId": ...}``, optionally with ``"fromSeq": n``: the history events
+  with ``seq > n`` and the migrations at or after seq n are replayed as
+  change frames first (see ``_Replay``; for a version, of each actor now on
+  it or on a descendant, what a watcher of the version saw), then live
+  changes follow, with no gap and no duplicate.
 * ``{"op": "unsubscribe", "actorId" | "versionId": ...}``.
 * ``{"op": "send", "id": <correlation>, "actorId": ..., "event": {type,
   payload?, guards?}, "idempotencyKey"?: ...}`` (needs scope ``write``).
@@ -40,11 +41,13 @@ watcher fell behind (more than ``runtime.watch_queue`` frames queued), resume
 with ``fromSeq``; 1001 the server is shutting down.
 
 How a resume avoids gaps and duplicates: the connection subscribes to the
-hub *before* it reads the history; while it replays, live frames of that
-actor are set aside; after the replay, the set-aside frames with a seq above
-the last replayed one are sent, and from then on frames at or below the last
-seq sent for that actor are dropped.  Frames for one connection are written
-by the ASGI server under one lock, in the order they were produced.
+hub *before* it reads the history; while it replays, live frames are set
+aside; after the replay, the set-aside frames that the replay did not send
+already are sent (an event frame above the last seq replayed for its actor,
+a migration frame not replayed), and from then on event frames at or below
+the last seq sent for a replayed actor are dropped.  Frames for one
+connection are written by the ASGI server under one lock, in the order they
+were produced.
 """
 
 from __future__ import annotations
@@ -83,6 +86,7 @@ AUTH_TIMEOUT: Final = 10.0  # seconds to send the auth frame when there was no h
 MAX_IN_FLIGHT: Final = 4096  # events awaiting their result, per connection (a batch frame counts its events; then reading pauses)
 MAX_SUBSCRIPTIONS: Final = 10_000  # actors and versions watched, per connection
 REPLAY_PAGE: Final = 1000
+MAX_VERSION_REPLAY: Final = 10_000  # actors a version resume (fromSeq) replays
 
 _SEND_FIELDS: Final = frozenset({"op", "id", "actorId", "event", "idempotencyKey"})
 _BATCH_FIELDS: Final = frozenset({"op", "id", "events"})
@@ -125,7 +129,7 @@ class _Connection:
         self.key = key
         self.sub: Subscription = state.runtime.hub.open()
         self.capacity = state.runtime.hub.capacity
-        self.replaying: dict[str, list[dict[str, Any]]] = {}  # actor -> live frames set aside during its replay
+        self.stash: list[dict[str, Any]] | None = None  # live frames set aside while a replay runs
         self.last_seq: dict[str, int] = {}  # actor -> last seq sent (for actors that were replayed)
         self.close_code: int | None = None
         self.close_reason = ""
@@ -341,48 +345,94 @@ class _Connection:
         if len(self.sub.actors) + len(self.sub.versions) >= MAX_SUBSCRIPTIONS:
             raise Unprocessable(f"a connection watches at most {MAX_SUBSCRIPTIONS} actors and versions; use another connection")
         from_seq = frame.get("fromSeq")
+        if from_seq is not None and (isinstance(from_seq, bool) or not isinstance(from_seq, int) or from_seq < 0):
+            raise Unprocessable("fromSeq must be an integer >= 0", "/fromSeq")
+        hub = self.runtime.hub
         if version_id is not None:
-            if from_seq is not None:
-                raise Unprocessable("fromSeq applies to actor subscriptions only", "/fromSeq")
             self.runtime.get_version(version_id)  # 404 if unknown
-            self.runtime.hub.subscribe(self.sub, version_id=version_id)
+            if from_seq is None:
+                hub.subscribe(self.sub, version_id=version_id)
+                return
+            actor_ids = self._version_actors(version_id)
+            hub.subscribe(self.sub, version_id=version_id)  # before reading: nothing falls in between
+            await self._replay(actor_ids, from_seq, version_id)
             return
         assert actor_id is not None
         self.state.router.require_local(actor_id)
         self.runtime.actor(actor_id)  # 404, or 409 if quarantined
-        if from_seq is None:
-            self.runtime.hub.subscribe(self.sub, actor_id=actor_id)
-            return
-        if isinstance(from_seq, bool) or not isinstance(from_seq, int) or from_seq < 0:
-            raise Unprocessable("fromSeq must be an integer >= 0", "/fromSeq")
-        await self._replay(actor_id, from_seq)
+        hub.subscribe(self.sub, actor_id=actor_id)  # before reading: nothing falls in between
+        if from_seq is not None:
+            self.last_seq[actor_id] = max(from_seq, self.last_seq.get(actor_id, -1))
+            await self._replay([actor_id], from_seq, None)
 
-    async def _replay(self, actor_id: str, from_seq: int) -> None:
+    def _version_actors(self, version_id: str) -> list[str]:
+        """The actors a resume of a version subscription replays: those on
+        the version and on its descendants (which may have moved from it)."""
+        versions = {version_id}
+        for version in self.runtime.versions:  # deploy order: a parent comes before its children
+            if version.parent_id in versions:
+                versions.add(version.id)
+        found: list[str] = []
+        for shard in self.runtime.shards:
+            for actor_id, actor in shard.actors.items():
+                if actor.version_id in versions:
+                    found.append(actor_id)
+                    if len(found) > MAX_VERSION_REPLAY:
+                        raise Unprocessable(
+                            f"a version resume replays at most {MAX_VERSION_REPLAY:,} actors, and {version_id} "
+                            "has more (with its descendants): subscribe without fromSeq, and read current "
+                            "states from GET /v1/actors?versionId=",
+                            "/fromSeq",
+                        )
+        return found
+
+    async def _replay(self, actor_ids: list[str], from_seq: int, version_id: str | None) -> None:
+        """Send the past of ``actor_ids`` after ``from_seq`` (for a version,
+        only what its watchers saw live), then the live frames that arrived
+        meanwhile, without duplicates.  The caller has subscribed already."""
         stash: list[dict[str, Any]] = []
-        self.replaying[actor_id] = stash
+        self.stash = stash
+        moved: dict[str, set[tuple[int, str]]] = {}
         try:
-            self.runtime.hub.subscribe(self.sub, actor_id=actor_id)  # before reading: nothing falls in between
-            moves = await self.runtime.migrations(actor_id)
-            replay = _Replay(actor_id, moves, from_seq, self.runtime.actor(actor_id))
-            after: int | None = from_seq
-            while after is not None:
-                events, after = await self.runtime.history(actor_id, after=after, limit=REPLAY_PAGE)
-                for event in events:
-                    for frame in replay.frames(event):
-                        await self._send(frame)
-            for frame in replay.rest():
-                await self._send(frame)
-            self.last_seq[actor_id] = max(replay.last, self.last_seq.get(actor_id, -1))
+            for actor_id in actor_ids:
+                try:
+                    actor = self.runtime.actor(actor_id)
+                    moves = await self.runtime.migrations(actor_id)
+                except RequestError:
+                    if version_id is None:
+                        raise
+                    continue  # quarantined, or gone since the list was made
+                replay = _Replay(actor_id, moves, from_seq, actor, version_id)
+                after: int | None = from_seq
+                while after is not None:
+                    events, after = await self.runtime.history(actor_id, after=after, limit=REPLAY_PAGE)
+                    for event in events:
+                        for frame in replay.frames(event):
+                            await self._send(frame)
+                for frame in replay.rest():
+                    await self._send(frame)
+                if replay.sent:
+                    self.last_seq[actor_id] = max(replay.last, self.last_seq.get(actor_id, -1))
+                if replay.moved:
+                    moved[actor_id] = replay.moved
             while stash:  # the drain keeps appending while we send: no await between check and delete
                 live = stash.pop(0)
-                if live["event"] is None:
-                    if (live["seq"], live["versionId"]) not in replay.moved:
-                        await self._send(live)
-                elif live["seq"] > self.last_seq[actor_id]:
-                    self.last_seq[actor_id] = max(live["seq"], self.last_seq[actor_id])
+                if self._fresh(live, moved):
                     await self._send(live)
         finally:
-            del self.replaying[actor_id]
+            self.stash = None
+
+    def _fresh(self, frame: Mapping[str, Any], moved: Mapping[str, set[tuple[int, str]]] | None = None) -> bool:
+        """Whether a live frame was not sent already by a replay."""
+        actor_id = frame["actorId"]
+        if frame["event"] is None:  # a migration: at the seq of the event it followed
+            return moved is None or (frame["seq"], frame["versionId"]) not in moved.get(actor_id, ())
+        last = self.last_seq.get(actor_id)
+        if last is not None:
+            if frame["seq"] <= last:
+                return False
+            self.last_seq[actor_id] = frame["seq"]
+        return True
 
     def _unsubscribe(self, frame: Mapping[str, Any]) -> None:
         actor_id, version_id = _target(frame)
@@ -391,19 +441,14 @@ class _Connection:
     async def _drain(self) -> None:
         try:
             async for frame in self.sub:
-                actor_id = frame["actorId"]
-                stash = self.replaying.get(actor_id)
+                stash = self.stash
                 if stash is not None:
                     if len(stash) >= self.capacity:
                         raise Overflowed()
                     stash.append(frame)
                     continue
-                last = self.last_seq.get(actor_id)
-                if last is not None:
-                    if frame["event"] is not None and frame["seq"] <= last:
-                        continue  # already replayed
-                    self.last_seq[actor_id] = max(frame["seq"], last)
-                await self._send(frame)
+                if self._fresh(frame):
+                    await self._send(frame)
         except Overflowed:
             self.close(CLOSE_OVERFLOW, "the watcher fell behind; reconnect and resume with fromSeq")
 
@@ -414,33 +459,39 @@ class _Replay:
     actor was on when it handled it, and a migration frame (``event: null``,
     the new version) for each of the actor's migrations at or after
     ``from_seq``, where it happened: a move at seq n came after event n.
+    For a version's watcher (``version_id``), only what it saw live: the
+    events handled on that version, and the moves into or out of it.
     """
 
-    def __init__(self, actor_id: str, moves: list[dict[str, Any]], from_seq: int, actor: Any) -> None:
+    def __init__(self, actor_id: str, moves: list[dict[str, Any]], from_seq: int, actor: Any, version_id: str | None) -> None:
         self.actor_id = actor_id
         self.moves = moves
         self.pending = [move for move in moves if move["seq"] >= from_seq]
         self.actor = actor
+        self.version_id = version_id
         self.last = from_seq
+        self.sent = False
         self.moved: set[tuple[int, str]] = set()  # (seq, version) of the migration frames replayed
 
     def frames(self, event: Mapping[str, Any]) -> list[dict[str, Any]]:
         seq = event["seq"]
         out = self._moves_before(seq)
         version_id = next((move["fromVersion"] for move in self.moves if move["seq"] >= seq), self.actor.version_id)
-        out.append(
-            {
-                "op": "change",
-                "actorId": self.actor_id,
-                "versionId": version_id,
-                "seq": seq,
-                "stateValue": event["stateValue"],
-                "status": event["status"],
-                "event": event["type"],
-                "at": event["time"],
-            }
-        )
-        self.last = seq
+        if self.version_id is None or version_id == self.version_id:
+            out.append(
+                {
+                    "op": "change",
+                    "actorId": self.actor_id,
+                    "versionId": version_id,
+                    "seq": seq,
+                    "stateValue": event["stateValue"],
+                    "status": event["status"],
+                    "event": event["type"],
+                    "at": event["time"],
+                }
+            )
+            self.last = seq
+            self.sent = True
         return out
 
     def rest(self) -> list[dict[str, Any]]:
@@ -451,6 +502,8 @@ class _Replay:
         out = []
         while self.pending and (seq is None or self.pending[0]["seq"] < seq):
             move = self.pending.pop(0)
+            if self.version_id is not None and self.version_id not in (move["fromVersion"], move["toVersion"]):
+                continue
             latest = move is self.moves[-1] and move["seq"] == self.actor.seq
             out.append(
                 {
@@ -466,6 +519,7 @@ class _Replay:
                 }
             )
             self.moved.add((move["seq"], move["toVersion"]))
+            self.sent = True
         return out
 
 

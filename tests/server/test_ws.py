@@ -172,8 +172,46 @@ async def test_watch_a_version(server: Server) -> None:
         assert [(f["actorId"], f["seq"]) for f in frames] == [("a1", 0), ("a2", 0), ("a2", 1)]
         assert all(f["versionId"] == "loan-v1" for f in frames)
         assert frames[2]["event"] == "SUBMIT_INFO"
-        await send(ws, {"op": "subscribe", "versionId": "loan-v1", "fromSeq": 1})
+        await send(ws, {"op": "subscribe", "versionId": "loan-v1", "fromSeq": -1})
         assert (await receive(ws))["status"] == 422
+
+
+async def test_a_version_resume_replays_what_its_watchers_saw(server: Server) -> None:
+    # a handles two events on v1 and moves to v2 (its path matches), then one
+    # more on v2; b stays on v1 and handles one more there.
+    await server.deploy("ring-v1", RING)
+    for actor in ("a", "b"):
+        await server.spawn("ring-v1", actor)
+    for actor, n in (("a", 2), ("b", 1)):
+        for _ in range(n):
+            await server.send(actor, "NEXT")
+    body = {"id": "ring-v2", "parentId": "ring-v1", "historyPath": ["NEXT", "NEXT"], "definition": renamed_ring("t")}
+    assert (await server.admin.post("/v1/machines", json=body)).json()["deployment"]["migrated"] == 1
+    await server.send("a", "NEXT")
+    await server.send("b", "NEXT")
+    seen = {
+        # a watcher of v1 saw a's events on v1 and its move out, and b's events
+        "ring-v1": {"a": [(1, "ring-v1", "NEXT"), (2, "ring-v1", "NEXT"), (2, "ring-v2", None)], "b": [(1, "ring-v1", "NEXT"), (2, "ring-v1", "NEXT")]},
+        # a watcher of v2 saw a's move in and its event there
+        "ring-v2": {"a": [(2, "ring-v2", None), (3, "ring-v2", "NEXT")]},
+    }
+    for version, expected in seen.items():
+        async with watch(server, server.keys["read"]) as ws:
+            await send(ws, {"op": "subscribe", "versionId": version, "fromSeq": 0})
+            frames = [await receive(ws) for _ in range(sum(map(len, expected.values())))]
+            got: dict[str, list[tuple[int, str, str | None]]] = {}
+            for f in frames:
+                got.setdefault(f["actorId"], []).append((f["seq"], f["versionId"], f["event"]))
+            assert got == expected
+            # then live, for the version's actors only
+            await server.send("b" if version == "ring-v1" else "a", "NEXT")
+            live = await receive(ws)
+            assert live["event"] == "NEXT" and live["versionId"] == version
+    # a resume from seq 2 of v1 replays only what came after it
+    async with watch(server, server.keys["read"]) as ws:
+        await send(ws, {"op": "subscribe", "versionId": "ring-v1", "fromSeq": 2})
+        frames = [await receive(ws) for _ in range(2)]
+        assert sorted((f["actorId"], f["seq"], f["event"]) for f in frames) == [("a", 2, None), ("b", 3, "NEXT")]
 
 
 async def test_slow_subscriber_is_closed_4008(server: Server) -> None:
