@@ -353,7 +353,7 @@ class _Connection:
             if from_seq is None:
                 hub.subscribe(self.sub, version_id=version_id)
                 return
-            actor_ids = self._version_actors(version_id)
+            actor_ids = await self._version_actors(version_id)
             hub.subscribe(self.sub, version_id=version_id)  # before reading: nothing falls in between
             await self._replay(actor_ids, from_seq, version_id)
             return
@@ -365,16 +365,18 @@ class _Connection:
             self.last_seq[actor_id] = max(from_seq, self.last_seq.get(actor_id, -1))
             await self._replay([actor_id], from_seq, None)
 
-    def _version_actors(self, version_id: str) -> list[str]:
+    async def _version_actors(self, version_id: str) -> list[str]:
         """The actors a resume of a version subscription replays: those on
-        the version and on its descendants (which may have moved from it)."""
+        the version and on its descendants (which may have moved from it).
+        A scan of every resident actor, one shard between checkpoints."""
         versions = {version_id}
         for version in self.runtime.versions:  # deploy order: a parent comes before its children
             if version.parent_id in versions:
                 versions.add(version.id)
         found: list[str] = []
         for shard in self.runtime.shards:
-            for actor_id, actor in shard.actors.items():
+            await trio.lowlevel.checkpoint()
+            for actor_id, actor in list(shard.actors.items()):
                 if actor.version_id in versions:
                     found.append(actor_id)
                     if len(found) > MAX_VERSION_REPLAY:
