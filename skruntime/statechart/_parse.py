@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._exceptions import DefinitionError
+from ._algorithm import history_default_targets
 from ._events import RESERVED_PREFIX, after_event_type, is_wildcard
 from ._model import (
     ATOMIC,
@@ -175,6 +176,7 @@ class _Compiler:
         # Second pass: everything that refers to other nodes.
         for node in self.nodes:
             self._link(node, self.configs[node])
+        self._check_history_defaults()
         return CompiledDefinition(
             root=root,
             nodes=tuple(self.nodes),
@@ -400,6 +402,48 @@ class _Compiler:
         node.candidates = {k: tuple(v) for k, v in candidates.items()}
         node.wildcards = tuple(k for k in candidates if is_wildcard(k))
 
+    def _check_history_defaults(self) -> None:
+        """A history state with nothing recorded enters its default
+        (``history_default_targets``); entering that may enter history
+        states again (as targets, or as initial states).  If that leads back
+        to a history state still being resolved (one that is its parent's
+        initial state with no target, or default targets in a cycle), the
+        entry never ends: XState overflows its stack on such machines."""
+        resolving: set[Node] = set()
+        resolved: set[Node] = set()
+
+        def entered(node: Node) -> list[Node]:
+            """The history states entering ``node`` enters by default."""
+            if node.type == HISTORY:
+                return [node]
+            if node.type == COMPOUND:
+                assert node.initial is not None
+                return entered(node.initial)
+            if node.type == PARALLEL:
+                return [h for child in node.children for h in entered(child)]
+            return []
+
+        def visit(history: Node) -> None:
+            if history in resolved:
+                return
+            if history in resolving:
+                raise DefinitionError(
+                    history.pointer,
+                    f"history state #{history.id} leads back to itself when it has nothing recorded "
+                    "(give it a 'target' that is not itself, or make another child the parent's initial state)",
+                )
+            resolving.add(history)
+            targets, _ = history_default_targets(history)
+            for target in targets:
+                for found in entered(target):
+                    visit(found)
+            resolving.discard(history)
+            resolved.add(history)
+
+        for node in self.nodes:
+            if node.type == HISTORY:
+                visit(node)
+
     def _check_descriptor(self, descriptor: str, pointer: str) -> None:
         if not descriptor:
             raise DefinitionError(pointer, "an empty event type is not allowed; use 'always' for eventless transitions")
@@ -427,7 +471,12 @@ class _Compiler:
         return [self._transition(node, config, descriptor, pointer)]
 
     def _transition(self, node: Node, config: Any, descriptor: str, pointer: str) -> Transition:
-        if config is None or isinstance(config, str):
+        if config is None:
+            # XState refuses it (at creation, or as a null target when taken)
+            raise DefinitionError(pointer, "a transition cannot be null: leave the event out, or write {} for a targetless transition")
+        if isinstance(config, Mapping) and "target" in config and config["target"] is None:
+            raise DefinitionError(json_pointer_join(pointer, "target"), "target cannot be null: leave it out for a targetless transition")
+        if isinstance(config, str):
             config = {"target": config}
             target_pointer = pointer
         elif isinstance(config, Mapping):
@@ -628,7 +677,7 @@ class _Compiler:
                 self._check_action_name(kind, json_pointer_join(at, "type"))
                 self._only_keys(item, {"type", "params"}, at)
                 effect: dict[str, Any] = {"type": kind}
-                if "params" in item and item["params"] is not None:
+                if "params" in item:  # XState reports an explicit null too
                     effect["params"] = item["params"]
                 out.append(effect)
             else:

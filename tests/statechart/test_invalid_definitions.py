@@ -56,6 +56,10 @@ CASES = [
     ("target-object-list-item", m(a={"on": {"GO": [{"target": "b"}, {"target": "zz"}]}}, b={}), "/states/a/on/GO/1/target", "no child"),
     ("target-wrong-type", m(a={"on": {"GO": {"target": 5}}}), "/states/a/on/GO/target", "string"),
     ("transition-wrong-type", m(a={"on": {"GO": 5}}), "/states/a/on/GO", "transition must be"),
+    ("transition-null", m(a={"on": {"GO": None}}), "/states/a/on/GO", "cannot be null"),  # XState refuses it
+    ("transition-null-in-list", m(a={"on": {"GO": [{"actions": "x"}, None]}}), "/states/a/on/GO/1", "cannot be null"),
+    ("target-null", m(a={"on": {"GO": {"target": None, "actions": "x"}}}), "/states/a/on/GO/target", "cannot be null"),
+    ("always-null", m(a={"always": None}), "/states/a/always", "cannot be null"),
     ("multi-target-same-region", m(a={"on": {"GO": {"target": ["b", "c"]}}}, b={}, c={}), "/states/a/on/GO/target", "not a parallel"),
     ("multi-target-nested", m(a={"on": {"GO": {"target": ["b", "b.x"]}}}, b={"initial": "x", "states": {"x": {}}}), "/states/a/on/GO/target", "nested"),
     ("multi-target-twice", m(a={"on": {"GO": {"target": ["b", "b"]}}}, b={}), "/states/a/on/GO/target", "twice"),
@@ -106,6 +110,21 @@ CASES = [
     ("history-bad-target", m(a={"initial": "x", "states": {"x": {}, "h": {"type": "history", "target": "zz"}}}), "/states/a/states/h/target", "no child"),
     ("history-target-outside", {"id": "m", "initial": "a", "states": {"a": {"initial": "x", "states": {"x": {}, "h": {"type": "history", "target": "#m.b"}}}, "b": {}}}, "/states/a/states/h/target", "descendant"),
     ("root-history", {"id": "m", "type": "history"}, "", "root"),
+    # a history default that leads back to a history state being resolved: XState overflows its stack
+    ("history-initial-without-target", m(c={"initial": "h", "states": {"h": {"type": "history"}, "a": {}}}), "/states/c/states/h", "leads back"),
+    (
+        "history-targets-in-a-cycle",
+        m(o={"on": {"IN": "c.h1"}}, c={"initial": "a", "states": {"h1": {"type": "history", "target": "h2"}, "h2": {"type": "history", "target": "h1"}, "a": {}}}),
+        "/states/c/states/h1",
+        "leads back",
+    ),
+    ("history-targets-itself", m(o={"on": {"IN": "c.h"}}, c={"initial": "a", "states": {"h": {"type": "history", "target": "h"}, "a": {}}}), "/states/c/states/h", "leads back"),
+    (
+        "history-initial-deeper-down",  # entering b enters c's initial, a history state that is its own default
+        m(o={"on": {"IN": "b.h"}}, b={"initial": "x", "states": {"h": {"type": "history", "target": "c"}, "x": {}, "c": {"initial": "hh", "states": {"hh": {"type": "history"}, "y": {}}}}}),
+        "/states/b/states/c/states/hh",
+        "leads back",
+    ),
     ("history-key-on-state", m(a={"type": "atomic", "history": "deep"}), "/states/a/history", "history states"),
     ("output-on-atomic", m(a={"output": 1}), "/states/a/output", "final"),
     ("tags-not-strings", m(a={"tags": ["x", 1]}), "/states/a/tags", "strings"),
