@@ -22,6 +22,7 @@
         ├── Unauthorized         401 unauthorized
         ├── Forbidden            403 forbidden
         ├── NotFound             404 not-found
+        ├── RequestTimeout       408 request-timeout: the body did not arrive in time
         ├── Conflict             409 conflict
         │   ├── EventNotHandled  409 event-not-handled (lists accepted events)
         │   ├── ActorDone        409 actor-done
@@ -65,6 +66,7 @@ __all__ = [
     "PayloadTooLarge",
     "PreviewStale",
     "RequestError",
+    "RequestTimeout",
     "ServiceUnavailable",
     "Unauthorized",
     "Unprocessable",
@@ -391,6 +393,15 @@ class PreviewStale(Conflict):
 
     def extensions(self) -> dict[str, object]:
         return {"counts": self.counts}
+
+
+class RequestTimeout(RequestError):
+    """The request body did not arrive within the server's time limit (the
+    connection is closed after the answer)."""
+
+    status = 408
+    slug = "request-timeout"
+    title = "Request timeout"
 
 
 class PayloadTooLarge(RequestError):

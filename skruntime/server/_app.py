@@ -15,7 +15,7 @@ from ._metrics import Metrics
 from ._openapi import openapi_document
 from ._problems import install_error_handlers
 from ._router import LocalRouter, Router
-from ._routes import ROUTE_GROUPS, Api, ServerState
+from ._routes import BODY_TIMEOUT, ROUTE_GROUPS, Api, ServerState
 from ._ws import watch_routes
 
 __all__ = ["create_app", "server_state"]
@@ -47,7 +47,7 @@ def create_app(
     app = QuartTrio("skruntime.server", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = config.limits.max_body_bytes
     app.config["PROPAGATE_EXCEPTIONS"] = False
-    app.config["BODY_TIMEOUT"] = 30  # seconds to receive a whole body (408 after)
+    app.config["BODY_TIMEOUT"] = BODY_TIMEOUT
     # Requests for //v1//actors must not be answered with a redirect.
     app.url_map.merge_slashes = False
     app.url_map.strict_slashes = False

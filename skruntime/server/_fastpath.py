@@ -25,9 +25,9 @@ from typing import Any, Final
 import orjson
 import trio
 
-from .._exceptions import RequestError, ServiceUnavailable
+from .._exceptions import RequestError, RequestTimeout, ServiceUnavailable
 from ._problems import INTERNAL_PROBLEM, JSON_CONTENT_TYPE, PROBLEM_CONTENT_TYPE
-from ._routes import SEND_ROUTE, ServerState, parse_json, send_event, too_large
+from ._routes import BODY_TIMEOUT, SEND_ROUTE, ServerState, parse_json, send_event, too_large
 
 __all__ = ["FastSend"]
 
@@ -89,7 +89,11 @@ class FastSend:
                 state.router.require_local(actor_id)
                 if declared > self.limit:
                     raise too_large(self.limit)
-                raw = await self._read_body(receive)
+                with trio.move_on_after(BODY_TIMEOUT) as reading:
+                    raw = await self._read_body(receive)
+                if reading.cancelled_caught:
+                    headers.append((b"connection", b"close"))  # the rest of the body may still come
+                    raise RequestTimeout(f"the request body did not arrive within {BODY_TIMEOUT:g} seconds")
                 body_read = True
                 result = await send_event(state, actor_id, parse_json(raw), idempotency_key)
                 status, payload, content_type = 200, orjson.dumps(result), JSON_CONTENT_TYPE
@@ -99,8 +103,10 @@ class FastSend:
                     headers.append((b"www-authenticate", b'Bearer realm="skruntime"'))
                 elif status == 503:
                     headers.append((b"retry-after", b"1"))
-                if not body_read and status != 413:
+                if not body_read and status not in (408, 413):
                     await self._drain(receive)  # keep the connection usable for the next request
+            except _Disconnected:
+                raise
             except Exception:  # a bug: logged, answered without details
                 log.exception("internal error while answering a request")
                 status, payload, content_type = 500, orjson.dumps(INTERNAL_PROBLEM), PROBLEM_CONTENT_TYPE

@@ -133,8 +133,9 @@ def internal_problem(error: BaseException | None) -> Response:
     return Response(orjson.dumps(INTERNAL_PROBLEM), status=500, content_type=PROBLEM_CONTENT_TYPE)
 
 
-async def drain_body() -> None:
-    """Read and drop what is left of the request body.
+async def drain_body() -> bool:
+    """Read and drop what is left of the request body; whether it was read
+    to its end.
 
     Installed as an ``after_request`` hook, so it runs before every answer
     (handlers, routing errors, problems).  Answering while the client is
@@ -142,11 +143,14 @@ async def drain_body() -> None:
     connection, and in a race leaves the client's next request on it
     unanswered (found by tests/server/test_fuzz.py); waiting for the body
     avoids both.  Bounded by the body limit and a short timeout."""
+    drained = False
     try:
         with trio.move_on_after(DRAIN_TIMEOUT):
             await request.get_data(cache=False, as_text=False, parse_form_data=False)
-    except HTTPException:  # over the limit, or too slow: the connection is closed instead
+            drained = True
+    except HTTPException:  # over the limit, or too slow
         pass
+    return drained
 
 
 
@@ -171,7 +175,11 @@ def install_error_handlers(app: Quart) -> None:
     app.register_error_handler(Exception, on_exception)
 
     async def drain(response: Response) -> Response:
-        await drain_body()
+        if not await drain_body() or response.status_code in (408, 413):
+            # What is left of the body is not read: the connection cannot
+            # carry another request, so it closes after this answer (else a
+            # keep-alive client would wait on it forever).
+            response.headers["Connection"] = "close"
         return response
 
     app.after_request(drain)

@@ -163,6 +163,9 @@ def parse_json(raw: bytes) -> Any:
         raise BadRequest(f"the request body is not valid JSON: {exc}") from None
 
 
+BODY_TIMEOUT: Final = 30.0  # seconds to receive a whole request body (408 after)
+
+
 def too_large(max_bytes: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"request bodies are limited to {max_bytes} bytes (limits.max_body_bytes)")
 

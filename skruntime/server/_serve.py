@@ -36,7 +36,7 @@ from ..runtime import Runtime
 from ..store import LmdbStore, run_backup_schedule
 from ._app import create_app, server_state
 from ._auth import ApiKeys, looks_like_key
-from ._protocol_errors import install as install_protocol_problems
+from ._hypercorn import install as adjust_hypercorn
 
 __all__ = ["serve"]
 
@@ -115,7 +115,7 @@ async def _run_hypercorn(
     *,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    install_protocol_problems()
+    adjust_hypercorn()
     await hypercorn_serve(app, config, shutdown_trigger=shutdown_trigger, task_status=task_status)  # type: ignore[arg-type]
 
 

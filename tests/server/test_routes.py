@@ -322,6 +322,105 @@ async def test_requests_the_http_layer_refuses_get_problem_documents(server: Ser
         assert (problem["status"], problem["type"]) == (status, f"urn:skruntime:problem:{slug}") and problem["title"]
 
 
+async def test_a_connection_that_breaks_the_http_layer_does_not_stop_the_server(server: Server) -> None:
+    await server.deploy("ring-v1", RING)
+    await server.spawn("ring-v1", "r")
+    host, port = server.host_port
+
+    async def send_and_drop(request: bytes, wait: float) -> None:
+        stream = await trio.open_tcp_stream(host, port)
+        async with stream:
+            await stream.send_all(request)
+            with trio.move_on_after(wait):
+                while await stream.receive_some(65536):
+                    pass
+
+    # a WebSocket upgrade followed by stray bytes (an error inside hypercorn's
+    # WebSocket layer, before any authentication), and bodies that stall
+    # until their clients give up: each may fail its connection, never the server
+    upgrade = (
+        b"GET /v1/watch HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+        b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: bKdPyn3u98cTfZJSh4TNeQ==\r\n\r\nx\n"
+    )
+    stalled = (
+        b"POST /v1/actors/r/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + server.keys["write"].encode()
+        + b"\r\nContent-Length: 100\r\n\r\n" + b'{"type":'
+    )
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(send_and_drop, upgrade, 1.0)
+        for _ in range(20):
+            nursery.start_soon(send_and_drop, stalled, 0.5)
+    await trio.sleep(0.5)
+    assert (await server.read.get("/healthz")).status_code == 200
+    assert (await server.send("r", "NEXT")).status_code == 200
+
+
+async def test_an_http2_request_that_trips_hypercorn_does_not_stop_the_server(server: Server) -> None:
+    # Cleartext HTTP/2 (prior knowledge), no key: a body streamed past the
+    # point where hypercorn has answered (405 here) makes its HTTP/2 layer
+    # raise for the next DATA frame.  That connection may fail; the server must not.
+    import h2.config
+    import h2.connection
+    import h2.events
+    import h2.exceptions
+
+    host, port = server.host_port
+    stream = await trio.open_tcp_stream(host, port)
+    connection = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+    connection.initiate_connection()
+    connection.send_headers(1, [(":method", "POST"), (":path", "/healthz"), (":scheme", "http"), (":authority", "x")])
+    body, sent = b"x" * 1_300_000, 0
+    try:
+        await stream.send_all(connection.data_to_send())
+        with trio.move_on_after(5):
+            while sent < len(body):
+                window = min(connection.local_flow_control_window(1), connection.max_outbound_frame_size)
+                if window > 0:
+                    chunk = body[sent : sent + window]
+                    sent += len(chunk)
+                    connection.send_data(1, chunk, end_stream=sent >= len(body))
+                    await stream.send_all(connection.data_to_send())
+                    continue
+                data = await stream.receive_some(65536)
+                if not data or any(isinstance(e, h2.events.StreamReset) for e in connection.receive_data(data)):
+                    break
+                await stream.send_all(connection.data_to_send())
+    except (h2.exceptions.ProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):
+        pass  # the server dropped the stream or the connection: fine
+    finally:
+        await stream.aclose()
+    assert sent > MAX_BODY  # past the point where the server answered
+    await trio.sleep(0.3)
+    assert (await server.read.get("/healthz")).status_code == 200
+
+
+async def test_an_unread_body_closes_its_connection(server: Server) -> None:
+    # After a 413 the rest of the body is not read, so the connection cannot
+    # carry the next request: the server says so and closes it.
+    request = b"POST /v1/machines HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\n\r\n" % (
+        server.keys["admin"].encode(),
+        MAX_BODY + 1,
+    )
+    status, headers, _ = await raw_exchange(server, request + b"{" * (MAX_BODY + 1) + b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert status == 413 and headers["connection"] == "close"
+
+
+async def test_a_stalled_send_body_times_out(server: Server, monkeypatch) -> None:
+    from skruntime.server import _fastpath
+
+    monkeypatch.setattr(_fastpath, "BODY_TIMEOUT", 0.3)
+    await server.deploy("ring-v1", RING)
+    await server.spawn("ring-v1", "r")
+    request = (
+        b"POST /v1/actors/r/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + server.keys["write"].encode()
+        + b"\r\nContent-Length: 100\r\n\r\n" + b'{"type":'
+    )
+    status, headers, body = await raw_exchange(server, request)  # returns once the server closes
+    assert status == 408 and headers["connection"] == "close"
+    assert json.loads(body)["type"] == "urn:skruntime:problem:request-timeout"
+    assert (await server.read.get("/v1/actors/r")).json()["seq"] == 0
+
+
 async def test_oversize_body(server: Server) -> None:
     await server.deploy("loan-v1", LOAN)
     await server.spawn("loan-v1", "alice")

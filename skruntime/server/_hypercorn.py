@@ -1,0 +1,113 @@
+"""What skruntime changes in hypercorn's behaviour, and why.
+
+Two things, both installed by :func:`install` (idempotent) before the server
+starts, each by replacing one method of hypercorn; if a hypercorn release
+no longer has it, :func:`install` logs a warning and leaves hypercorn's own
+behaviour, and the tests that check the behaviour
+(``tests/server/test_routes.py``) notice.
+
+* **Problem documents for the requests hypercorn refuses before the app
+  runs.**  hypercorn answers a request it cannot parse (a malformed request
+  line, a header section over its limit, ...) itself, at the HTTP/1.1
+  layer, with an empty body.  Every other error of the API is RFC 9457
+  ``application/problem+json`` (SPEC section 7), so that answer gets the
+  same status and a problem document (``bad-request``,
+  ``headers-too-large``, ...).  (``H11Protocol._send_error_response``.)
+* **One connection's failure stays that connection's.**  Under trio, an
+  exception escaping hypercorn's handling of one connection (its HTTP/2
+  and WebSocket layers have such bugs, reachable by any client before
+  authentication) ends the listener's nursery, and so the whole server.
+  Each connection's handler now logs such an exception and closes that
+  connection only; cancellation still propagates.  (``TCPServer.run``.)
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+import h11
+import orjson
+
+from ._problems import HTTP_SLUGS, PROBLEM_CONTENT_TYPE, PROBLEM_PREFIX
+
+__all__ = ["install", "problem_body"]
+
+log = logging.getLogger("skruntime.server")
+
+
+def problem_body(status: int) -> bytes:
+    """The problem document for a request refused at the HTTP layer."""
+    try:
+        title = HTTPStatus(status).phrase
+    except ValueError:
+        title = "Bad request"
+    slug = HTTP_SLUGS.get(status, "bad-request")
+    return orjson.dumps(
+        {
+            "type": PROBLEM_PREFIX + slug,
+            "title": title,
+            "status": status,
+            "detail": "the server could not read this HTTP request (malformed, or over the HTTP layer's limits)",
+        }
+    )
+
+
+def install() -> None:
+    """Install both changes (see the module docstring); idempotent."""
+    _install_problem_answers()
+    _install_connection_isolation()
+
+
+def _install_connection_isolation() -> None:
+    try:
+        from hypercorn.trio.tcp_server import TCPServer
+    except ImportError:  # pragma: no cover - hypercorn moved it
+        log.warning("hypercorn's trio TCP server was not found: a failing connection can stop the server")
+        return
+    original = getattr(TCPServer, "run", None)
+    if original is None or getattr(original, "_skruntime", False):
+        return
+
+    async def run(self: Any) -> None:
+        try:
+            await original(self)
+        except Exception as exc:  # cancellation (a BaseException) still propagates
+            log.warning("a connection failed inside the HTTP server and was closed: %r", exc)
+            try:
+                await self.stream.aclose()
+            except Exception:  # pragma: no cover - already gone
+                pass
+
+    run._skruntime = True  # type: ignore[attr-defined]
+    setattr(TCPServer, "run", run)
+
+
+def _install_problem_answers() -> None:
+    try:
+        from hypercorn.protocol.h11 import H11Protocol
+    except ImportError:  # pragma: no cover - hypercorn moved it
+        log.warning("hypercorn's HTTP/1.1 protocol was not found: its own error answers stay empty")
+        return
+    original = getattr(H11Protocol, "_send_error_response", None)
+    if original is None:  # pragma: no cover - depends on the hypercorn release
+        log.warning("hypercorn has no _send_error_response: its own error answers stay empty")
+        return
+    if getattr(original, "_skruntime", False):
+        return
+
+    async def send_problem(self: Any, status_code: int) -> None:
+        body = problem_body(status_code)
+        headers = [
+            (b"content-type", PROBLEM_CONTENT_TYPE.encode()),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+            *self.config.response_headers("h11"),
+        ]
+        await self._send_h11_event(h11.Response(status_code=status_code, headers=headers))
+        await self._send_h11_event(h11.Data(data=body))
+        await self._send_h11_event(h11.EndOfMessage())
+
+    send_problem._skruntime = True  # type: ignore[attr-defined]
+    setattr(H11Protocol, "_send_error_response", send_problem)
