@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Final
 
-__all__ = ["fixup_module_metadata"]
+__all__ = ["CONTROL_CHARACTERS", "fixup_module_metadata"]
+
+# Unicode's control characters (category Cc): C0, DEL and C1.  Names, ids
+# and event types refuse them (SPEC section 3: "no control characters").
+CONTROL_CHARACTERS: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def fixup_module_metadata(module_name: str, namespace: Mapping[str, Any], names: Iterable[str]) -> None:

@@ -32,6 +32,7 @@ from .._exceptions import (
     SnapshotError,
     Unprocessable,
 )
+from .._util import CONTROL_CHARACTERS as _CONTROL
 from ..statechart import Limits, Machine
 from ..store import MetaBatch, Store, shard_of
 from ._actor import Actor, answered_true, events_in, iso_time, trace_entry
@@ -46,7 +47,6 @@ from ._watch import Hub
 __all__ = ["Runtime"]
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@~-]{0,127}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 RESERVED_EVENT_PREFIX = "xstate."
 _EVENT_FIELDS = frozenset({"type", "payload", "guards"})
 _BATCH_FIELDS = _EVENT_FIELDS | {"actorId", "idempotencyKey"}

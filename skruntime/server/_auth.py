@@ -32,6 +32,7 @@ from typing import Any, Final
 import trio
 
 from .._exceptions import ConfigError, Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
+from .._util import CONTROL_CHARACTERS as _CONTROL
 from ..store import MetaBatch, Store
 
 __all__ = [
@@ -50,7 +51,6 @@ log = logging.getLogger("skruntime.server")
 SCOPES: Final = ("read", "write", "admin")  # weakest first
 _RANK: Final = {scope: rank for rank, scope in enumerate(SCOPES)}
 _KEY: Final = re.compile(r"sk_[A-Za-z0-9_-]{43}")
-_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 _TABLE: Final = "api_keys"
 MAX_NAME: Final = 128
 
@@ -126,7 +126,7 @@ def validate_key_request(body: Any) -> tuple[str, str | None]:
     if unknown:
         raise Unprocessable(f"unknown field {unknown[0]!r}", "/" + unknown[0].replace("~", "~0").replace("/", "~1"))
     scope = body.get("scope")
-    if scope not in _RANK:
+    if not isinstance(scope, str) or scope not in _RANK:
         raise Unprocessable("scope must be one of 'admin', 'write', 'read'", "/scope")
     name = body.get("name")
     if name is not None and (not isinstance(name, str) or not 1 <= len(name) <= MAX_NAME or _CONTROL.search(name)):

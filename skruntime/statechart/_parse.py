@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._exceptions import DefinitionError
+from .._util import CONTROL_CHARACTERS as _CONTROL
 from ._algorithm import history_default_targets
 from ._events import RESERVED_PREFIX, after_event_type, is_wildcard
 from ._model import (
@@ -46,7 +47,6 @@ _RESERVED_GUARDS = frozenset({"and", "or", "not", "stateIn"})
 _NODE_TYPES = frozenset({ATOMIC, COMPOUND, PARALLEL, FINAL, HISTORY})
 _MAX_NAME = 128
 _MAX_DELAY_MS = 10 * 366 * 24 * 3600 * 1000  # ten years
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _LOOKS_LIKE_CODE = re.compile(r"=>|^\s*(async\s+)?function\b|[(){};]")
 _ARRAY_INDEX_LIMIT = 2**32 - 1
 

@@ -81,6 +81,9 @@ async def test_create_list_revoke(server: Server) -> None:
 async def test_key_request_validation(server: Server) -> None:
     admin = server.admin
     assert_problem(await admin.post("/v1/keys", json={"scope": "root"}), 422, "validation")
+    for scope in ([], {}, 7, None):  # not hashable, or not a string: still a 422, never a 500
+        assert_problem(await admin.post("/v1/keys", json={"scope": scope}), 422, "validation")
+    assert_problem(await admin.post("/v1/keys", json={"scope": "read", "name": "a\u0085b"}), 422, "validation")
     assert_problem(await admin.post("/v1/keys", json={}), 422, "validation")
     assert_problem(await admin.post("/v1/keys", json={"scope": "read", "name": 7}), 422, "validation")
     assert_problem(await admin.post("/v1/keys", json={"scope": "read", "name": "x" * 129}), 422, "validation")

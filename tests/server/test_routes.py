@@ -182,6 +182,7 @@ async def test_send_errors(server: Server) -> None:
     assert_problem(await server.send("alice", ""), 422, "validation")
     assert_problem(await server.send("alice", "x" * 129), 422, "validation")
     assert_problem(await server.send("alice", "BAD\x00TYPE"), 422, "validation")
+    assert_problem(await server.send("alice", "BAD\u0085TYPE"), 422, "validation")  # C1 controls too
     assert_problem(await server.send("alice", "SUBMIT_INFO", guards={"g": "yes"}), 422, "validation")
     assert_problem(await server.send("alice", "SUBMIT_INFO", extra=1), 422, "validation")
     for payload in ("a string", 7, [1], True):  # a payload is an object (SPEC section 3)
