@@ -110,11 +110,13 @@ class ExecutionError(SkRuntimeError):
 
 
 class InfiniteLoopError(ExecutionError):
-    """A macrostep took more microsteps than allowed without coming to rest.
+    """A macrostep does not come to rest.
 
     This happens when eventless (``always``) transitions form a cycle whose
     guards all pass, e.g. ``a -> b -> a``.  XState itself would loop forever;
-    skruntime stops after ``max_iterations`` microsteps and rejects the event.
+    skruntime stops as soon as the cycle shows (a microstep starting where an
+    earlier one did), or after ``max_iterations`` microsteps, and rejects
+    the event.
     Fix the definition (guard one of the transitions) and deploy a new version.
 
     Attributes:
@@ -124,8 +126,8 @@ class InfiniteLoopError(ExecutionError):
 
     def __init__(self, event_type: str, max_iterations: int) -> None:
         super().__init__(
-            f"processing {event_type!r} took more than {max_iterations} microsteps "
-            "without reaching a stable state; eventless transitions probably form a cycle"
+            f"processing {event_type!r} does not reach a stable state (a cycle of microsteps, or more "
+            f"than {max_iterations}): eventless transitions probably form a cycle"
         )
         self.event_type = event_type
         self.max_iterations = max_iterations

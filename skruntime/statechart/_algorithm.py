@@ -53,14 +53,16 @@ Semantics, as decided (each point is one small function below):
   transition actions (in selection order), entry actions (document order).
   Delayed transitions come out as timer operations: a state arms its ``after``
   timers on entry and cancels them on exit.
-* **Termination**: a macrostep that takes more than ``max_iterations`` loop
-  turns raises :class:`InfiniteLoopError` (XState would loop forever).
+* **Termination**: a macrostep whose loop turn starts where an earlier turn
+  did, or that takes more than ``max_iterations`` turns, raises
+  :class:`InfiniteLoopError` (XState would loop forever).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from .._exceptions import InfiniteLoopError
 from ._events import done_event_type, matches_descriptor
@@ -352,29 +354,24 @@ def remove_conflicting_transitions(
     """Keep a conflict-free subset (see the module docstring)."""
     if len(transitions) < 2:
         return transitions
+    # Kept transitions never share an exited state, so each exited state has
+    # at most one owner among them: the transitions a new one conflicts with
+    # are found by lookups, not by comparing it with every kept one.
     kept: dict[Transition, None] = {}
-    exit_sets: dict[Transition, set[Node]] = {}
-
-    def exits(t: Transition) -> set[Node]:
-        found = exit_sets.get(t)
-        if found is None:
-            found = exit_sets[t] = set(compute_exit_set((t,), active, history))
-        return found
-
+    exits: dict[Transition, list[Node]] = {}
+    owner: dict[Node, Transition] = {}
     for t1 in transitions:
-        preempted = False
-        to_remove: list[Transition] = []
-        for t2 in kept:
-            if exits(t1) & exits(t2):
-                if is_descendant(t1.source, t2.source):
-                    to_remove.append(t2)
-                else:
-                    preempted = True
-                    break
-        if not preempted:
-            for t3 in to_remove:
-                del kept[t3]
-            kept[t1] = None
+        exits[t1] = compute_exit_set((t1,), active, history)
+        conflicts = dict.fromkeys(owner[n] for n in exits[t1] if n in owner)
+        if any(not is_descendant(t1.source, t2.source) for t2 in conflicts):
+            continue  # preempted by a transition kept before it
+        for t2 in conflicts:
+            del kept[t2]
+            for n in exits[t2]:
+                del owner[n]
+        kept[t1] = None
+        for n in exits[t1]:
+            owner[n] = t1
     return list(kept)
 
 
@@ -442,23 +439,65 @@ def _compute_domain(t: Transition, history: HistoryValue) -> Node | None:
 
 
 def compute_exit_set(transitions: Iterable[Transition], active: Active, history: HistoryValue) -> list[Node]:
-    """States the transitions exit, in configuration order."""
+    """States the transitions exit: the active states below each domain
+    (unordered: the microstep sorts them).  In a large configuration they
+    are found by walking down from the domain, so that a transition inside
+    one of many parallel regions costs the size of its region, not of the
+    whole configuration; in a small one, by testing each active state."""
     out: dict[Node, None] = {}
+    walk = len(active) > _WALK_ABOVE
     for t in transitions:
         if not t.targets:
             continue
         domain = get_transition_domain(t, history)
+        if domain is None:
+            out.update(dict.fromkeys(active))
+            continue
         if t.reenter and t.source is domain:
             out[domain] = None
-        for s in active:
-            if domain is None or domain in s.ancestors:
-                out[s] = None
+        if not walk:
+            for s in active:
+                if domain in s.ancestors:
+                    out[s] = None
+            continue
+        below = [domain]
+        while below:
+            for child in below.pop().children:
+                if child in active:
+                    out[child] = None
+                below.append(child)
     return list(out)
+
+
+_WALK_ABOVE: Final = 32  # active states beyond which compute_exit_set walks down from the domain
+
+
+class _EntrySet(dict[Node, None]):
+    """The states to enter (a dict used as an ordered set), and, on demand,
+    every proper ancestor of them (:meth:`covered`): "is some state to enter
+    below this region?" becomes a set lookup.  Scanning the states for each
+    region instead made a microstep cubic in the number of parallel regions
+    (a machine of 1,000 regions took minutes).  Entries are only ever added,
+    in order, so the set is brought up to date from the new ones alone."""
+
+    __slots__ = ("_covered", "_counted")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._covered: set[Node] = set()
+        self._counted = 0
+
+    def covered(self) -> set[Node]:
+        if self._counted < len(self):
+            for node in itertools.islice(self, self._counted, None):
+                self._covered.update(node.ancestors)
+            self._counted = len(self)
+        return self._covered
 
 
 def compute_entry_set(transitions: Iterable[Transition], history: HistoryValue) -> dict[Node, None]:
     """States the transitions enter (unordered; entry sorts by document order)."""
-    to_enter: dict[Node, None] = {}
+    to_enter = _EntrySet()
     for t in transitions:
         domain = get_transition_domain(t, history)
         for s in t.targets or ():
@@ -474,7 +513,7 @@ def compute_entry_set(transitions: Iterable[Transition], history: HistoryValue) 
     return to_enter
 
 
-def add_descendant_states_to_enter(node: Node, history: HistoryValue, to_enter: dict[Node, None]) -> None:
+def add_descendant_states_to_enter(node: Node, history: HistoryValue, to_enter: _EntrySet) -> None:
     """Add what entering ``node`` implies below it (initial states, regions, history)."""
     if node.type == HISTORY:
         parent = node.parent
@@ -494,22 +533,25 @@ def add_descendant_states_to_enter(node: Node, history: HistoryValue, to_enter: 
         add_descendant_states_to_enter(initial, history, to_enter)
         add_ancestor_states_to_enter(to_enter, history, proper_ancestors(initial, node), None)
     elif node.type == PARALLEL:
+        # entering a region adds states below it only: the others' check stands
+        covered = to_enter.covered()
         for child in node.children:
-            if not any(child in s.ancestors for s in to_enter):
+            if child not in covered:
                 to_enter[child] = None
                 add_descendant_states_to_enter(child, history, to_enter)
 
 
 def add_ancestor_states_to_enter(
-    to_enter: dict[Node, None], history: HistoryValue, ancestors: list[Node], reentrancy_domain: Node | None
+    to_enter: _EntrySet, history: HistoryValue, ancestors: list[Node], reentrancy_domain: Node | None
 ) -> None:
     """Add ancestors being entered, and the other regions of parallel ones."""
     for anc in ancestors:
         if reentrancy_domain is None or reentrancy_domain in anc.ancestors:
             to_enter[anc] = None
         if anc.type == PARALLEL:
+            covered = to_enter.covered()
             for child in anc.children:
-                if not any(child in s.ancestors for s in to_enter):
+                if child not in covered:
                     to_enter[child] = None
                     add_descendant_states_to_enter(child, history, to_enter)
 
@@ -659,10 +701,20 @@ def _settle(
     iterations = 0
     current_event = event_type
     current_answers = answers
+    # Every turn is determined by what is below (guard answers are fixed for
+    # the macrostep, and no code runs), so a turn that starts where an
+    # earlier one did will loop forever: stop at once instead of after
+    # max_iterations turns (which, with many parallel regions, took minutes).
+    seen: set[tuple[Any, ...]] = set()
     while not state.done:
         iterations += 1
         if iterations > max_iterations:
             raise InfiniteLoopError(event_type, max_iterations)
+        if iterations > 1:  # most macrosteps end in their first turn: it is not recorded
+            turn = (frozenset(state.active), state.history, tuple(state.queue), current_answers is None, reselect)
+            if turn in seen:
+                raise InfiniteLoopError(event_type, max_iterations)
+            seen.add(turn)
         transitions = select_eventless_transitions(root, state.active, state.history, current_answers) if reselect else []
         eventless = bool(transitions)
         if not eventless:

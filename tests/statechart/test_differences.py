@@ -19,6 +19,23 @@ def test_an_infinite_eventless_loop_rejects_the_event_and_keeps_the_snapshot():
     assert snapshot.value == "a"  # untouched; the next event is processed normally
 
 
+def test_a_loop_is_recognised_when_it_comes_back_not_after_the_bound():
+    # A microstep that starts where an earlier one did will loop forever
+    # (guard answers are fixed and no code runs): with a bound no macrostep
+    # could reach, the event is still rejected.
+    machine = Machine(LOOP, max_iterations=10**9)
+    with pytest.raises(InfiniteLoopError):
+        machine.transition(machine.initial_transition().snapshot, "GO")
+    # many parallel regions cycling at once (a hostile definition that once
+    # took minutes per event); and the same regions settling instead
+    regions = {f"r{i}": {"initial": "x", "states": {"x": {"always": "y"}, "y": {"always": "x"}}} for i in range(600)}
+    with pytest.raises(InfiniteLoopError):
+        Machine({"id": "p", "type": "parallel", "states": regions}, max_iterations=10**9).initial_transition()
+    settling = {f"r{i}": {"initial": "x", "states": {"x": {"always": "y"}, "y": {"always": "z"}, "z": {}}} for i in range(600)}
+    step = Machine({"id": "p", "type": "parallel", "states": settling}).initial_transition()
+    assert step.snapshot.value == {f"r{i}": "z" for i in range(600)}
+
+
 def test_a_loop_at_spawn_is_an_error_too():
     definition = {"id": "m", "initial": "b", "states": {"b": {"always": "c"}, "c": {"always": "b"}}}
     with pytest.raises(InfiniteLoopError):
