@@ -232,16 +232,21 @@ class Deployments:
         gate = trio.Event()
         proceed = False
         remaining = len(workers)
+        failures: list[Exception] = []  # an evaluation that raised (a bug): nothing is applied
         registered = version  # with its deployment id, once decided
 
         async def in_worker(worker: Worker) -> list[tuple[Shard, PreparedDeployment]]:
             # Holds the worker (its shards take no events) from evaluation to apply.
             nonlocal remaining
-            for shard in worker.shards.values():
-                evaluations[shard.index] = evaluate_shard(shard.index, shard.actors, shard.resident, parent_code, version.history_path, memo)
-            remaining -= 1
-            if remaining == 0:
-                evaluated.set()
+            try:
+                for shard in worker.shards.values():
+                    evaluations[shard.index] = evaluate_shard(shard.index, shard.actors, shard.resident, parent_code, version.history_path, memo)
+            except Exception as exc:
+                failures.append(exc)
+            finally:
+                remaining -= 1
+                if remaining == 0:
+                    evaluated.set()
             await gate.wait()
             if not proceed:
                 return []
@@ -260,10 +265,12 @@ class Deployments:
         for worker, task in zip(workers, tasks):
             await worker.submit(task)
         await evaluated.wait()
-        done = list(evaluations.values())
-        token = combine_tokens(done)
-        counts = aggregate([e.counts() for e in done])
         try:
+            if failures:  # every worker waits at the gate: release them, apply nothing
+                raise failures[0]
+            done = list(evaluations.values())
+            token = combine_tokens(done)
+            counts = aggregate([e.counts() for e in done])
             if expect_token is not None and expect_token != token:
                 raise PreviewStale(
                     "the actors changed since the preview; preview again and deploy what you read",

@@ -166,6 +166,31 @@ async def test_a_preview_of_a_deployed_version_says_what_its_redeploy_does(runti
         runtime.preview({**V2_BODY, "historyPath": ["SUBMIT_INFO"]})
 
 
+async def test_an_evaluation_that_fails_releases_every_worker(runtime, monkeypatch):
+    # A bug in one shard's evaluation must fail the deploy, not leave it
+    # waiting forever with every other worker held at its gate.
+    from skruntime.runtime import _deploy
+
+    await loan_story(runtime)
+    calls = {"n": 0}
+    real = _deploy.evaluate_shard
+
+    def flaky(index, *args):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("a bug in the evaluation")
+        return real(index, *args)
+
+    monkeypatch.setattr(_deploy, "evaluate_shard", flaky)
+    with trio.fail_after(10), pytest.raises(RuntimeError, match="a bug"):
+        await runtime.deploy(V2_BODY)
+    assert runtime.versions.get("loan-v2") is None  # nothing applied
+    assert (await runtime.send("bob", {"type": "APPROVE"}))["stateValue"] == "approved"  # every shard serves
+    monkeypatch.setattr(_deploy, "evaluate_shard", real)
+    result, _ = await runtime.deploy(V2_BODY)
+    assert result["deployment"]["migrated"] == 1
+
+
 async def test_hash_collision_is_rejected_by_the_exact_comparison(runtime):
     await loan_story(runtime)
     shard = runtime.shard_for("bob")
