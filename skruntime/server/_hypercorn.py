@@ -43,15 +43,22 @@ def problem_body(status: int) -> bytes:
         title = HTTPStatus(status).phrase
     except ValueError:
         title = "Bad request"
-    slug = HTTP_SLUGS.get(status, "bad-request")
-    return orjson.dumps(
-        {
-            "type": PROBLEM_PREFIX + slug,
-            "title": title,
-            "status": status,
-            "detail": "the server could not read this HTTP request (malformed, or over the HTTP layer's limits)",
-        }
-    )
+    slug = HTTP_SLUGS.get(status, "internal" if status >= 500 else "bad-request")
+    if status == 501:
+        detail = "the request uses an HTTP feature this server does not implement (a transfer coding other than chunked)"
+    elif status >= 500:
+        detail = "the server failed to answer this request; the error was logged"
+    else:
+        detail = "the server could not read this HTTP request (malformed, or over the HTTP layer's limits)"
+    return orjson.dumps({"type": PROBLEM_PREFIX + slug, "title": title, "status": status, "detail": detail})
+
+
+def _problem_headers(body: bytes) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"content-type", PROBLEM_CONTENT_TYPE.encode()),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
 
 
 def install() -> None:
@@ -99,15 +106,34 @@ def _install_problem_answers() -> None:
 
     async def send_problem(self: Any, status_code: int) -> None:
         body = problem_body(status_code)
-        headers = [
-            (b"content-type", PROBLEM_CONTENT_TYPE.encode()),
-            (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"),
-            *self.config.response_headers("h11"),
-        ]
+        headers = [*_problem_headers(body), *self.config.response_headers("h11")]
         await self._send_h11_event(h11.Response(status_code=status_code, headers=headers))
         await self._send_h11_event(h11.Data(data=body))
         await self._send_h11_event(h11.EndOfMessage())
 
     send_problem._skruntime = True  # type: ignore[attr-defined]
     setattr(H11Protocol, "_send_error_response", send_problem)
+    _install_websocket_problem_answers()
+
+
+def _install_websocket_problem_answers() -> None:
+    """The same for a WebSocket handshake hypercorn refuses (a missing
+    ``Sec-WebSocket-Key``, an unsupported version, ...)."""
+    try:
+        from hypercorn.protocol.events import Body, EndBody, Response
+        from hypercorn.protocol.ws_stream import WSStream
+    except ImportError:  # pragma: no cover - hypercorn moved them
+        log.warning("hypercorn's WebSocket stream was not found: its own error answers stay empty")
+        return
+    original = getattr(WSStream, "_send_error_response", None)
+    if original is None or getattr(original, "_skruntime", False):
+        return
+
+    async def send_problem(self: Any, status_code: int) -> None:
+        body = problem_body(status_code)
+        await self.send(Response(stream_id=self.stream_id, status_code=status_code, headers=_problem_headers(body)))
+        await self.send(Body(stream_id=self.stream_id, data=body))
+        await self.send(EndBody(stream_id=self.stream_id))
+
+    send_problem._skruntime = True  # type: ignore[attr-defined]
+    setattr(WSStream, "_send_error_response", send_problem)

@@ -65,6 +65,7 @@ HTTP_SLUGS: dict[int, str] = {
     426: "upgrade-required",
     431: "headers-too-large",
     500: "internal",
+    501: "not-implemented",
     503: "unavailable",
 }
 

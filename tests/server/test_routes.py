@@ -296,7 +296,8 @@ async def test_unknown_route_and_wrong_method(server: Server) -> None:
 
 
 async def raw_exchange(server: Server, request: bytes) -> tuple[int, dict[str, str], bytes]:
-    """Send raw bytes, read the answer until the server closes."""
+    """Send raw bytes; read one answer (up to its Content-Length, or until
+    the server closes)."""
     host, port = server.host_port
     stream = await trio.open_tcp_stream(host, port)
     async with stream:
@@ -305,6 +306,10 @@ async def raw_exchange(server: Server, request: bytes) -> tuple[int, dict[str, s
         with trio.fail_after(5):
             while chunk := await stream.receive_some(65536):
                 data += chunk
+                head, found, body = data.partition(b"\r\n\r\n")
+                length = [line for line in head.lower().split(b"\r\n") if line.startswith(b"content-length:")]
+                if found and length and len(body) >= int(length[0].split(b":")[1]):
+                    break
     head, _, body = data.partition(b"\r\n\r\n")
     status_line, *lines = head.decode("latin-1").split("\r\n")
     headers = {name.strip().lower(): value.strip() for name, value in (line.split(":", 1) for line in lines)}
@@ -316,6 +321,9 @@ async def test_requests_the_http_layer_refuses_get_problem_documents(server: Ser
     for request, status, slug in (
         (b"GARBAGE\r\n\r\n", 400, "bad-request"),
         (b"GET /healthz HTTP/1.1\r\nhost: x\r\nx-big: " + b"a" * 70_000 + b"\r\n\r\n", 431, "headers-too-large"),
+        (b"POST /healthz HTTP/1.1\r\nhost: x\r\ntransfer-encoding: gzip\r\n\r\n", 501, "not-implemented"),
+        # a WebSocket handshake hypercorn refuses (no Sec-WebSocket-Key)
+        (b"GET /v1/watch HTTP/1.1\r\nhost: x\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\n\r\n", 400, "bad-request"),
     ):
         got, headers, body = await raw_exchange(server, request)
         assert got == status and headers["content-type"] == "application/problem+json"
