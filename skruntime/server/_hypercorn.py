@@ -1,8 +1,8 @@
 """What skruntime changes in hypercorn's behaviour, and why.
 
-Two things, both installed by :func:`install` (idempotent) before the server
-starts, each by replacing one method of hypercorn; if a hypercorn release
-no longer has it, :func:`install` logs a warning and leaves hypercorn's own
+Two things, installed by :func:`install` (idempotent) before the server
+starts, by replacing three methods of hypercorn; if a hypercorn release no
+longer has one, :func:`install` logs a warning and leaves hypercorn's own
 behaviour, and the tests that check the behaviour
 (``tests/server/test_routes.py``) notice.
 
@@ -12,7 +12,8 @@ behaviour, and the tests that check the behaviour
   layer, with an empty body.  Every other error of the API is RFC 9457
   ``application/problem+json`` (SPEC section 7), so that answer gets the
   same status and a problem document (``bad-request``,
-  ``headers-too-large``, ...).  (``H11Protocol._send_error_response``.)
+  ``headers-too-large``, ...); so does a WebSocket handshake it refuses.
+  (``H11Protocol._send_error_response``, ``WSStream._send_error_response``.)
 * **One connection's failure stays that connection's.**  Under trio, an
   exception escaping hypercorn's handling of one connection (its HTTP/2
   and WebSocket layers have such bugs, reachable by any client before
@@ -24,6 +25,7 @@ behaviour, and the tests that check the behaviour
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -62,21 +64,58 @@ def _problem_headers(body: bytes) -> list[tuple[bytes, bytes]]:
 
 
 def install() -> None:
-    """Install both changes (see the module docstring); idempotent."""
-    _install_problem_answers()
-    _install_connection_isolation()
-
-
-def _install_connection_isolation() -> None:
+    """Install the changes (see the module docstring); idempotent."""
     try:
+        from hypercorn.protocol.h11 import H11Protocol
+        from hypercorn.protocol.ws_stream import WSStream
         from hypercorn.trio.tcp_server import TCPServer
-    except ImportError:  # pragma: no cover - hypercorn moved it
-        log.warning("hypercorn's trio TCP server was not found: a failing connection can stop the server")
+    except ImportError as exc:  # pragma: no cover - depends on the hypercorn release
+        log.warning("hypercorn's internals moved (%s): its own error answers stay empty, and a failing connection can stop the server", exc)
         return
-    original = getattr(TCPServer, "run", None)
-    if original is None or getattr(original, "_skruntime", False):
-        return
+    _replace(H11Protocol, "_send_error_response", _h11_problem_answer)
+    _replace(WSStream, "_send_error_response", _websocket_problem_answer)
+    _replace(TCPServer, "run", _isolated)
 
+
+def _replace(owner: type, name: str, make: Callable[[Any], Any]) -> None:
+    """``owner.name = make(original)``, once; a warning if hypercorn lacks it."""
+    original = getattr(owner, name, None)
+    if original is None:  # pragma: no cover - depends on the hypercorn release
+        log.warning("hypercorn has no %s.%s: that change to its behaviour is not made", owner.__name__, name)
+        return
+    if getattr(original, "_skruntime", False):
+        return
+    replacement = make(original)
+    replacement._skruntime = True
+    setattr(owner, name, replacement)
+
+
+def _h11_problem_answer(original: Any) -> Any:
+    async def send_problem(self: Any, status_code: int) -> None:
+        body = problem_body(status_code)
+        headers = [*_problem_headers(body), *self.config.response_headers("h11")]
+        await self._send_h11_event(h11.Response(status_code=status_code, headers=headers))
+        await self._send_h11_event(h11.Data(data=body))
+        await self._send_h11_event(h11.EndOfMessage())
+
+    return send_problem
+
+
+def _websocket_problem_answer(original: Any) -> Any:
+    """The same for a WebSocket handshake hypercorn refuses (a missing
+    ``Sec-WebSocket-Key``, an unsupported version, ...)."""
+    from hypercorn.protocol.events import Body, EndBody, Response
+
+    async def send_problem(self: Any, status_code: int) -> None:
+        body = problem_body(status_code)
+        await self.send(Response(stream_id=self.stream_id, status_code=status_code, headers=_problem_headers(body)))
+        await self.send(Body(stream_id=self.stream_id, data=body))
+        await self.send(EndBody(stream_id=self.stream_id))
+
+    return send_problem
+
+
+def _isolated(original: Any) -> Any:
     async def run(self: Any) -> None:
         try:
             await original(self)
@@ -87,53 +126,4 @@ def _install_connection_isolation() -> None:
             except Exception:  # pragma: no cover - already gone
                 pass
 
-    run._skruntime = True  # type: ignore[attr-defined]
-    setattr(TCPServer, "run", run)
-
-
-def _install_problem_answers() -> None:
-    try:
-        from hypercorn.protocol.h11 import H11Protocol
-    except ImportError:  # pragma: no cover - hypercorn moved it
-        log.warning("hypercorn's HTTP/1.1 protocol was not found: its own error answers stay empty")
-        return
-    original = getattr(H11Protocol, "_send_error_response", None)
-    if original is None:  # pragma: no cover - depends on the hypercorn release
-        log.warning("hypercorn has no _send_error_response: its own error answers stay empty")
-        return
-    if getattr(original, "_skruntime", False):
-        return
-
-    async def send_problem(self: Any, status_code: int) -> None:
-        body = problem_body(status_code)
-        headers = [*_problem_headers(body), *self.config.response_headers("h11")]
-        await self._send_h11_event(h11.Response(status_code=status_code, headers=headers))
-        await self._send_h11_event(h11.Data(data=body))
-        await self._send_h11_event(h11.EndOfMessage())
-
-    send_problem._skruntime = True  # type: ignore[attr-defined]
-    setattr(H11Protocol, "_send_error_response", send_problem)
-    _install_websocket_problem_answers()
-
-
-def _install_websocket_problem_answers() -> None:
-    """The same for a WebSocket handshake hypercorn refuses (a missing
-    ``Sec-WebSocket-Key``, an unsupported version, ...)."""
-    try:
-        from hypercorn.protocol.events import Body, EndBody, Response
-        from hypercorn.protocol.ws_stream import WSStream
-    except ImportError:  # pragma: no cover - hypercorn moved them
-        log.warning("hypercorn's WebSocket stream was not found: its own error answers stay empty")
-        return
-    original = getattr(WSStream, "_send_error_response", None)
-    if original is None or getattr(original, "_skruntime", False):
-        return
-
-    async def send_problem(self: Any, status_code: int) -> None:
-        body = problem_body(status_code)
-        await self.send(Response(stream_id=self.stream_id, status_code=status_code, headers=_problem_headers(body)))
-        await self.send(Body(stream_id=self.stream_id, data=body))
-        await self.send(EndBody(stream_id=self.stream_id))
-
-    send_problem._skruntime = True  # type: ignore[attr-defined]
-    setattr(WSStream, "_send_error_response", send_problem)
+    return run
