@@ -1,7 +1,7 @@
 """What skruntime changes in hypercorn's behaviour, and why.
 
-Two things, installed by :func:`install` (idempotent) before the server
-starts, by replacing three methods of hypercorn; if a hypercorn release no
+Three things, installed by :func:`install` (idempotent) before the server
+starts, by replacing four methods of hypercorn; if a hypercorn release no
 longer has one, :func:`install` logs a warning and leaves hypercorn's own
 behaviour, and the tests that check the behaviour
 (``tests/server/test_routes.py``) notice.
@@ -14,6 +14,10 @@ behaviour, and the tests that check the behaviour
   same status and a problem document (``bad-request``,
   ``headers-too-large``, ...); so does a WebSocket handshake it refuses.
   (``H11Protocol._send_error_response``, ``WSStream._send_error_response``.)
+* **Idle connections close.**  hypercorn's keep-alive timer was never
+  re-armed after a response (see :func:`_keep_alive_kept`), so an idle
+  HTTP/1.1 connection stayed open; it closes after ``keep_alive_timeout``
+  (5 s) again.  (``TCPServer.protocol_send``.)
 * **One connection's failure stays that connection's.**  Under trio, an
   exception escaping hypercorn's handling of one connection (its HTTP/2
   and WebSocket layers have such bugs, reachable by any client before
@@ -31,6 +35,7 @@ from typing import Any
 
 import h11
 import orjson
+import trio
 
 from ._problems import HTTP_SLUGS, PROBLEM_CONTENT_TYPE, PROBLEM_PREFIX
 
@@ -75,6 +80,7 @@ def install() -> None:
     _replace(H11Protocol, "_send_error_response", _h11_problem_answer)
     _replace(WSStream, "_send_error_response", _websocket_problem_answer)
     _replace(TCPServer, "run", _isolated)
+    _replace(TCPServer, "protocol_send", _keep_alive_kept)
 
 
 def _replace(owner: type, name: str, make: Callable[[Any], Any]) -> None:
@@ -127,3 +133,22 @@ def _isolated(original: Any) -> Any:
                 pass
 
     return run
+
+
+def _keep_alive_kept(original: Any) -> Any:
+    """After an HTTP/1.1 response hypercorn restarts the connection's
+    keep-alive timer from the task that sent the response; quart-trio
+    cancels that task as soon as the response is out, which cancelled the
+    restart too: no timer ran, and an idle connection stayed open forever (a
+    client could hold the server's file descriptors without a key).  The
+    restart is short and now runs shielded."""
+    from hypercorn.events import Updated
+
+    async def protocol_send(self: Any, event: Any) -> None:
+        if isinstance(event, Updated):
+            with trio.CancelScope(shield=True):
+                await original(self, event)
+        else:
+            await original(self, event)
+
+    return protocol_send

@@ -403,6 +403,23 @@ async def test_an_http2_request_that_trips_hypercorn_does_not_stop_the_server(se
     assert (await server.read.get("/healthz")).status_code == 200
 
 
+async def test_an_idle_keep_alive_connection_is_closed(server: Server) -> None:
+    # hypercorn's keep-alive timer (5 s) must be running after a response:
+    # idle connections left open would let anyone hold the server's file
+    # descriptors.
+    host, port = server.host_port
+    stream = await trio.open_tcp_stream(host, port)
+    async with stream:
+        await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        with trio.fail_after(5):
+            while b'"ok"' not in data:
+                data += await stream.receive_some(65536)
+        assert data.startswith(b"HTTP/1.1 200")
+        with trio.fail_after(10):  # closed by the server: the read ends with EOF
+            assert await stream.receive_some(65536) == b""
+
+
 async def test_an_unread_body_closes_its_connection(server: Server) -> None:
     # After a 413 the rest of the body is not read, so the connection cannot
     # carry the next request: the server says so and closes it.
