@@ -438,6 +438,9 @@ def _compute_domain(t: Transition, history: HistoryValue) -> Node | None:
     return root
 
 
+_WALK_ABOVE: Final = 32  # active states beyond which compute_exit_set walks down from the domain
+
+
 def compute_exit_set(transitions: Iterable[Transition], active: Active, history: HistoryValue) -> list[Node]:
     """States the transitions exit: the active states below each domain
     (unordered: the microstep sorts them).  In a large configuration they
@@ -468,8 +471,6 @@ def compute_exit_set(transitions: Iterable[Transition], active: Active, history:
                 below.append(child)
     return list(out)
 
-
-_WALK_ABOVE: Final = 32  # active states beyond which compute_exit_set walks down from the domain
 
 
 class _EntrySet(dict[Node, None]):
